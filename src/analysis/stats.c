@@ -1,0 +1,55 @@
+/* stats.c — row-local per-head statistics (definitions in analysis.h). */
+#include "analysis.h"
+
+#include <math.h>
+
+static const char *const names[ANA_STAT_COUNT] = {
+	[ANA_ENTROPY] = "entropy",
+	[ANA_DISTANCE] = "distance",
+	[ANA_FIRST_TOKEN] = "first_token",
+	[ANA_PREV_TOKEN] = "prev_token",
+	[ANA_SELF] = "self",
+	[ANA_MAX_WEIGHT] = "max_weight",
+};
+
+const char *
+ana_stat_name(enum ana_stat s)
+{
+	return (unsigned)s < ANA_STAT_COUNT ? names[s] : "?";
+}
+
+void
+ana_head_stats(const float *A, int n_q, int n_k, double out[ANA_STAT_COUNT])
+{
+	double ent = 0, dist = 0, first = 0, prev = 0, self = 0, mx = 0, total = 0;
+	for (int i = 0; i < n_q; i++) {
+		const float *row = A + (size_t)i * n_k; /* (n_k) */
+		double e = 0, d = 0, m = row[0], s = 0;
+		for (int j = 0; j < n_k; j++) {
+			double a = row[j];
+			if (a > 0)
+				e -= a * log(a);
+			else if (a != 0) /* negative or NaN: poison the entropy */
+				e += NAN;
+			d += a * (i > j ? i - j : j - i);
+			if (a > m || isnan(a))
+				m = a;
+			s += a;
+		}
+		ent += e;
+		dist += d;
+		mx += m;
+		total += s;
+		first += row[0];
+		if (i >= 1 && i - 1 < n_k)
+			prev += row[i - 1];
+		if (i < n_k)
+			self += row[i];
+	}
+	out[ANA_ENTROPY] = ent / n_q;
+	out[ANA_DISTANCE] = dist / n_q;
+	out[ANA_FIRST_TOKEN] = first / n_q;
+	out[ANA_PREV_TOKEN] = total > 0 ? prev / total : NAN;
+	out[ANA_SELF] = total > 0 ? self / total : NAN;
+	out[ANA_MAX_WEIGHT] = mx / n_q;
+}

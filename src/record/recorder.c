@@ -1,0 +1,421 @@
+/*
+ * recorder.c — the capture sink that writes into the store, and rec_run():
+ * validate every input first, then record one transaction per sample.
+ */
+#include "record.h"
+
+#include <glob.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../analysis/analysis.h"
+#include "../capture/capture.h"
+#include "../model/model.h"
+#include "../tokenizer/tokenizer.h"
+#include "../util/util.h"
+
+/* ---- the sink -------------------------------------------------------- */
+
+struct recorder {
+	struct cap_sink sink;
+	struct store *st;
+	struct cap_filter *filter;
+	enum store_enc enc;
+	int64_t sample_id;
+};
+
+static bool
+rec_want(struct cap_sink *sink, enum cap_point p, int layer)
+{
+	struct recorder *r = cap_container_of(sink, struct recorder, sink);
+	/* patterns are always wanted: their statistics are stored for every
+	 * head even when the maps themselves are not */
+	return p == CAP_ATTN_PATTERN || cap_filter_match(r->filter, p, layer);
+}
+
+static int
+rec_emit(struct cap_sink *sink, const struct cap_tensor *t)
+{
+	struct recorder *r = cap_container_of(sink, struct recorder, sink);
+	int rc = 0;
+	if (t->point == CAP_ATTN_PATTERN) {
+		int H = t->shape[0], nq = t->shape[1], nk = t->shape[2];
+		bool keep = cap_filter_match(r->filter, t->point, t->layer);
+		for (int h = 0; h < H && !rc; h++) {
+			const float *A = t->data + (size_t)h * nq * nk; /* (nq, nk) */
+			double st[ANA_STAT_COUNT];
+			ana_head_stats(A, nq, nk, st);
+			for (int k = 0; k < ANA_STAT_COUNT && !rc; k++)
+				rc = store_put_head_stat(r->st, r->sample_id, t->layer, h,
+				                         ana_stat_name((enum ana_stat)k), st[k]);
+			if (!rc && keep)
+				rc = store_put_attn(r->st, r->sample_id, t->layer, h, "self",
+				                    nq, nk, t->causal, r->enc, A);
+		}
+		return rc;
+	}
+	char name[96];
+	cap_hook_name(name, sizeof name, t->point, t->layer);
+	return store_put_act(r->st, r->sample_id, name, t->ndim, t->shape, r->enc,
+	                     t->data);
+}
+
+static const struct cap_sink_ops rec_ops = { rec_want, rec_emit };
+
+/* ---- per-token outputs ------------------------------------------------ */
+
+void
+rec_token_outputs(const float *logits, int V, int next, struct store_token *out)
+{
+	double mx = logits[0];
+	for (int i = 1; i < V; i++)
+		if (logits[i] > mx)
+			mx = logits[i];
+	double z = 0;
+	for (int i = 0; i < V; i++)
+		z += exp(logits[i] - mx);
+	double lz = mx + log(z); /* log Σ exp */
+	double ent = 0;
+	for (int i = 0; i < V; i++) {
+		double lp = logits[i] - lz;
+		ent -= exp(lp) * lp;
+	}
+	out->entropy = (float)ent;
+	out->next_logprob = next >= 0 && next < V ? (float)(logits[next] - lz) : NAN;
+	/* top-k by insertion: k is tiny; ties keep the lower id first */
+	int k = V < STORE_TOPK ? V : STORE_TOPK;
+	out->k = k;
+	for (int j = 0; j < k; j++)
+		out->topk_id[j] = -1;
+	for (int i = 0; i < V; i++) {
+		int pos = k;
+		while (pos > 0 && (out->topk_id[pos - 1] < 0 ||
+		                   logits[i] > logits[out->topk_id[pos - 1]]))
+			pos--;
+		if (pos >= k)
+			continue;
+		for (int j = k - 1; j > pos; j--)
+			out->topk_id[j] = out->topk_id[j - 1];
+		out->topk_id[pos] = i;
+	}
+	for (int j = 0; j < k; j++)
+		out->topk_logprob[j] = (float)(logits[out->topk_id[j]] - lz);
+}
+
+/* ---- tokenizer and samples ------------------------------------------- */
+
+struct tokenizer *
+rec_open_tokenizer(const struct model *m, const char *model_path, const char *path,
+                   int *err)
+{
+	char buf[4096];
+	if (!path) {
+		/* llama2.c's own name, then Karpathy's trained ones (tok512.bin):
+		 * used when exactly one of them sits next to the model */
+		const char *slash = strrchr(model_path, '/');
+		int dir = slash ? (int)(slash - model_path) + 1 : 0;
+		static const char *const pats[] = { "tokenizer.bin", "tok*.bin" };
+		for (size_t i = 0; i < 2 && !path; i++) {
+			char pat[4096];
+			snprintf(pat, sizeof pat, "%.*s%s", dir, model_path, pats[i]);
+			glob_t g;
+			if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc == 1) {
+				snprintf(buf, sizeof buf, "%s", g.gl_pathv[0]);
+				path = buf;
+			}
+			globfree(&g);
+		}
+		if (!path) {
+			if (err)
+				*err = ERR_ARG;
+			err_set(ERR_ARG, "no tokenizer for '%s': pass --tokenizer FILE "
+			        "(llama2.c tokenizer.bin)", model_path);
+			return NULL;
+		}
+	}
+	return tok_open_llama2c(path, model_config(m)->vocab_size, err);
+}
+
+int
+rec_tokenize(const struct tokenizer *t, const struct ds_sample *s, long index,
+             int vocab_size, int n_ctx, int max_tokens, int32_t **ids, int *n_ids)
+{
+	*ids = NULL;
+	*n_ids = 0;
+	int n = 0;
+	int32_t *p = NULL;
+	if (s->text) {
+		/* a generous first guess; tok_encode says if more is needed */
+		int cap = (int)(s->len < (1u << 26) ? s->len + 3 : (1u << 26));
+		if (s->len >= (1u << 26))
+			return err_set(ERR_RANGE, "sample %ld (line %ld) is larger than 64 MiB",
+			               index, s->line);
+		p = malloc((size_t)cap * sizeof *p);
+		if (!p)
+			return err_set(ERR_NOMEM, "out of memory");
+		int rc = tok_encode(t, s->text, s->len, true, p, cap, &n);
+		if (rc == ERR_RANGE) {
+			int32_t *q = realloc(p, (size_t)n * sizeof *p);
+			if (!q) {
+				free(p);
+				return err_set(ERR_NOMEM, "out of memory");
+			}
+			p = q;
+			rc = tok_encode(t, s->text, s->len, true, p, n, &n);
+		}
+		if (rc) {
+			free(p);
+			return rc;
+		}
+	} else {
+		n = s->n_tokens;
+		p = malloc((size_t)n * sizeof *p);
+		if (!p)
+			return err_set(ERR_NOMEM, "out of memory");
+		for (int i = 0; i < n; i++) {
+			if (s->tokens[i] < 0 || s->tokens[i] >= vocab_size) {
+				free(p);
+				return err_set(ERR_RANGE, "sample %ld (line %ld): token id %d is "
+				               "outside the vocabulary (0..%d)", index, s->line,
+				               s->tokens[i], vocab_size - 1);
+			}
+			p[i] = s->tokens[i];
+		}
+	}
+	if (max_tokens > 0 && n > max_tokens)
+		n = max_tokens;
+	if (n > n_ctx) {
+		free(p);
+		return err_set(ERR_RANGE, "sample %ld (line %ld) has %d tokens, more than "
+		               "the model's context of %d: cut it with --max-tokens %d",
+		               index, s->line, n, n_ctx, n_ctx);
+	}
+	*ids = p;
+	*n_ids = n;
+	return 0;
+}
+
+/* ---- the run ----------------------------------------------------------- */
+
+static char *
+options_json(const struct rec_options *o, const char *tok_path)
+{
+	json_t *j = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}",
+	                      "capture", o->capture ? o->capture : REC_DEFAULT_CAPTURE,
+	                      "encoding", store_enc_name(o->enc),
+	                      "max_tokens", o->max_tokens,
+	                      "limit", (json_int_t)o->limit,
+	                      "field", o->field ? o->field : "text",
+	                      "tokenizer", tok_path ? tok_path : "(next to model)");
+	char *s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	json_decref(j);
+	return s;
+}
+
+static const char *
+base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+/* Record sample `index` inside its own transaction. */
+static int
+record_one(struct store *st, struct recorder *rc_sink, struct model *m,
+           const struct tokenizer *tok, int64_t run_id, long index,
+           const struct ds_sample *s, const int32_t *ids, int n, float *logits)
+{
+	const struct model_config *c = model_config(m);
+	int V = c->vocab_size;
+	struct store_token *toks = NULL;
+	int rc = store_begin(st);
+	if (rc)
+		return rc;
+	struct store_sample_info si = {
+		.run_id = run_id, .index = index, .text = s->text, .n_tok = n,
+		.loss = NAN,
+	};
+	if ((rc = store_put_sample(st, &si, &rc_sink->sample_id)) != 0)
+		goto fail;
+	if ((rc = model_forward(m, ids, n, &rc_sink->sink, logits)) != 0)
+		goto fail;
+	toks = calloc((size_t)n, sizeof *toks);
+	if (!toks) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	double nll = 0;
+	for (int t = 0; t < n; t++) {
+		toks[t].id = ids[t];
+		toks[t].piece = tok_piece(tok, ids[t]);
+		rec_token_outputs(logits + (size_t)t * V, V, t + 1 < n ? ids[t + 1] : -1,
+		                  &toks[t]);
+		if (t + 1 < n)
+			nll -= toks[t].next_logprob;
+	}
+	if ((rc = store_put_tokens(st, rc_sink->sample_id, toks, n)) != 0)
+		goto fail;
+	if (n > 1 && (rc = store_set_sample_loss(st, rc_sink->sample_id,
+	                                         nll / (n - 1))) != 0)
+		goto fail;
+	free(toks);
+	return store_commit(st);
+fail:
+	free(toks);
+	store_rollback(st);
+	return rc;
+}
+
+int
+rec_run(const struct rec_options *o, struct rec_result *res)
+{
+	int rc = 0;
+	struct model *m = NULL;
+	struct tokenizer *tok = NULL;
+	struct ds_reader *ds = NULL;
+	struct store *st = NULL;
+	struct recorder sink = { .sink = { &rec_ops }, .enc = o->enc };
+	char *opts = NULL;
+	int32_t *ids = NULL;
+	float *logits = NULL;
+	int64_t run_id = 0;
+	bool run_open = false;
+	double t0 = util_now();
+	memset(res, 0, sizeof *res);
+
+	if (!(m = model_open(o->model_path, &rc)))
+		goto out;
+	const struct model_config *c = model_config(m);
+	if (!(tok = rec_open_tokenizer(m, o->model_path, o->tokenizer_path, &rc)))
+		goto out;
+	if (!(sink.filter = cap_filter_create(o->capture ? o->capture : REC_DEFAULT_CAPTURE))) {
+		rc = ERR_ARG;
+		goto out;
+	}
+	if (!(ds = ds_open(o->data_path, o->text, o->field, &rc)))
+		goto out;
+
+	/* pass 1: every sample must tokenize and fit before anything is written */
+	long total = 0;
+	int longest = 0;
+	struct ds_sample s;
+	int n;
+	while ((!o->limit || total < o->limit) && (rc = ds_next(ds, &s)) == 1) {
+		if ((rc = rec_tokenize(tok, &s, total, c->vocab_size, c->n_ctx,
+		                       o->max_tokens, &ids, &n)) != 0)
+			goto out;
+		free(ids);
+		ids = NULL;
+		if (n > longest)
+			longest = n;
+		total++;
+	}
+	if (rc < 0)
+		goto out;
+	if (total == 0) {
+		rc = err_set(ERR_ARG, "dataset '%s' holds no samples",
+		             o->data_path ? o->data_path : "--text");
+		goto out;
+	}
+	if (!(logits = malloc((size_t)longest * c->vocab_size * sizeof *logits))) {
+		rc = err_set(ERR_NOMEM, "out of memory for logits of %d tokens", longest);
+		goto out;
+	}
+
+	/* the run */
+	if (!(st = store_open(o->db_path, STORE_CREATE, &rc)))
+		goto out;
+	sink.st = st;
+	char sha[65];
+	model_sha256(m, sha);
+	struct store_model_info mi = {
+		.name = base_name(o->model_path), .path = o->model_path,
+		.arch = model_arch_name(c->arch), .sha256 = sha,
+		.tokenizer = o->tokenizer_path ? o->tokenizer_path : "tokenizer.bin",
+		.bos_policy = "bos", .dtype = "f32",
+		.n_layer = c->n_layer, .n_head = c->n_head, .n_kv_head = c->n_kv_head,
+		.d_model = c->d_model, .d_head = c->d_head, .d_ff = c->d_ff,
+		.vocab_size = c->vocab_size, .n_ctx = c->n_ctx,
+	};
+	int64_t model_id;
+	if ((rc = store_put_model(st, &mi, &model_id)) != 0)
+		goto out;
+	if (!(opts = options_json(o, o->tokenizer_path))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	const char *dataset = o->data_path ? o->data_path : "--text";
+	long start = 0;
+	if (o->resume && store_find_resumable(st, model_id, dataset, opts, &run_id) == 0) {
+		int64_t last;
+		if ((rc = store_max_sample_index(st, run_id, &last)) != 0)
+			goto out;
+		start = (long)last + 1;
+	} else {
+		err_clear();
+		struct store_run_info ri = {
+			.model_id = model_id, .dataset = dataset, .options = opts,
+			.status = "running", .started = (double)time(NULL), .n_total = total,
+		};
+		if ((rc = store_begin_run(st, &ri, &run_id)) != 0)
+			goto out;
+	}
+	run_open = true;
+	res->run_id = run_id;
+	res->n_skipped = start;
+
+	/* pass 2: record */
+	if ((rc = ds_rewind(ds)) != 0)
+		goto out;
+	long index = 0;
+	while (index < total && (rc = ds_next(ds, &s)) == 1) {
+		if (index < start) {
+			index++;
+			continue;
+		}
+		if (o->stop && *o->stop) {
+			res->interrupted = true;
+			break;
+		}
+		if ((rc = rec_tokenize(tok, &s, index, c->vocab_size, c->n_ctx,
+		                       o->max_tokens, &ids, &n)) != 0)
+			goto out;
+		if ((rc = record_one(st, &sink, m, tok, run_id, index, &s, ids, n, logits)) != 0)
+			goto out;
+		free(ids);
+		ids = NULL;
+		res->n_samples++;
+		res->n_tokens += n;
+		index++;
+		if (o->progress)
+			o->progress(o->progress_ctx, index, total, res->n_tokens);
+	}
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	if (!res->interrupted)
+		rc = store_finish_run(st, run_id, "done");
+	run_open = false;
+out:
+	if (run_open && rc) {
+		/* keep the committed samples; the run can be resumed */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", err_msg(rc));
+		store_finish_run(st, run_id, "failed");
+		err_set(rc, "%s", msg);
+	}
+	res->seconds = util_now() - t0;
+	free(ids);
+	free(logits);
+	free(opts);
+	store_close(st);
+	ds_close(ds);
+	cap_filter_free(sink.filter);
+	tok_free(tok);
+	model_close(m);
+	return rc;
+}
