@@ -448,7 +448,7 @@ check_stored(const char *enc_name, double tol)
 			/* statistics: from the maps as computed, checked against the
 			 * oracle's maps */
 			double ref[ANA_STAT_COUNT];
-			ana_head_stats(R, T, T, ref);
+			ana_head_stats(R, T, T, false, ref);
 			for (int k = 0; k < ANA_STAT_COUNT; k++) {
 				double v;
 				assert_int_equal(store_get_head_stat(s, sid, l, h,
@@ -529,12 +529,86 @@ test_stories260k_stored_f16z(void **state)
 	check_stored("f16z", 5e-4);
 }
 
+/* Prompts nobody has seen, recorded by `record` (f32), against the naive
+ * token-by-token reference run on the stories260K weights. */
+static void
+test_stories260k_unseen_prompts(void **state)
+{
+	(void)state;
+	char mp[512], tp[512], data[300], db[300];
+	if (!have("models/stories260K/stories260K.bin", mp, sizeof mp) ||
+	    !have("models/stories260K/tok512.bin", tp, sizeof tp))
+		fail_msg("reference data missing");
+	snprintf(data, sizeof data, "%s/unseen.txt", tmpdir);
+	snprintf(db, sizeof db, "%s/unseen.db", tmpdir);
+	FILE *f = fopen(data, "w");
+	fputs("Grandpa found a shiny blue stone under the old bridge, and he smiled.\n"
+	      "Zig zag! The purple robot danced while 3 small frogs sang loudly.\n"
+	      "Why is the sky so dark? asked Mia.\n", f);
+	fclose(f);
+	struct rec_options ro = {
+		.model_path = mp, .tokenizer_path = tp, .db_path = db, .data_path = data,
+		.enc = STORE_ENC_F32,
+	};
+	struct rec_result res;
+	int rc = rec_run(&ro, &res);
+	if (rc)
+		fail_msg("record: %s", err_msg(rc));
+	assert_int_equal(res.n_samples, 3);
+	char *file;
+	size_t size;
+	assert_int_equal(util_read_file(mp, &file, &size), 0);
+	const float *w = (const float *)(file + 28);
+	struct model_config c = {
+		.d_model = 64, .d_ff = 172, .n_layer = 5, .n_head = 8, .n_kv_head = 4,
+		.vocab_size = 512, .n_ctx = 512, .shared_classifier = true,
+	};
+	struct store *s = store_open(db, STORE_READONLY, &rc);
+	assert_non_null(s);
+	for (int k = 0; k < 3; k++) {
+		struct store_sample_info si;
+		assert_int_equal(store_get_sample(s, res.run_id, k, &si), 0);
+		struct store_token *tk;
+		int T;
+		assert_int_equal(store_get_tokens(s, si.id, &tk, &T), 0);
+		int32_t *ids = malloc((size_t)T * sizeof *ids);
+		for (int t = 0; t < T; t++)
+			ids[t] = tk[t].id;
+		assert_int_equal(ids[0], 1); /* BOS */
+		float *att = calloc((size_t)5 * 8 * T * T, sizeof *att);
+		float *lg = malloc((size_t)T * 512 * sizeof *lg);
+		ref_forward(&c, w, ids, T, att, lg);
+		for (int l = 0; l < 5; l++)
+			for (int h = 0; h < 8; h++) {
+				float *A;
+				int nq, nk;
+				assert_int_equal(store_get_attn(s, si.id, l, h, "self", &A, &nq, &nk), 0);
+				assert_int_equal(nq, T);
+				EXPECT_CLOSE("unseen prompt attention", A,
+				             att + ((size_t)l * 8 + h) * T * T, (size_t)T * T, 1e-4);
+				free(A);
+			}
+		for (int t = 0; t + 1 < T; t++) {
+			struct store_token ref;
+			rec_token_outputs(lg + (size_t)t * 512, 512, ids[t + 1], &ref);
+			assert_true(fabs(ref.next_logprob - tk[t].next_logprob) < 1e-4);
+		}
+		free(ids);
+		free(att);
+		free(lg);
+		free(tk);
+	}
+	store_close(s);
+	free(file);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest all[] = {
 		cmocka_unit_test(test_tiny_model_matches_naive_reference),
 		cmocka_unit_test(test_stories260k_forward),
+		cmocka_unit_test(test_stories260k_unseen_prompts),
 		cmocka_unit_test(test_stories260k_stored_f32),
 		cmocka_unit_test(test_stories260k_stored_f16),
 		cmocka_unit_test(test_stories260k_stored_f16z),

@@ -131,7 +131,7 @@ test_head_stats(void **state)
 	double s[ANA_STAT_COUNT];
 	/* perfect previous-token head on 3 tokens (row 0 can only see itself) */
 	const float prev[9] = { 1, 0, 0, 1, 0, 0, 0, 1, 0 };
-	ana_head_stats(prev, 3, 3, s);
+	ana_head_stats(prev, 3, 3, true, s);
 	assert_true(fabs(s[ANA_ENTROPY]) < 1e-12);
 	assert_true(fabs(s[ANA_DISTANCE] - 2.0 / 3) < 1e-12);   /* (0+1+1)/3 */
 	assert_true(fabs(s[ANA_FIRST_TOKEN] - 2.0 / 3) < 1e-12);
@@ -140,7 +140,7 @@ test_head_stats(void **state)
 	assert_true(fabs(s[ANA_MAX_WEIGHT] - 1.0) < 1e-12);
 	/* uniform causal head on 2 tokens */
 	const float uni[4] = { 1, 0, 0.5f, 0.5f };
-	ana_head_stats(uni, 2, 2, s);
+	ana_head_stats(uni, 2, 2, false, s);
 	assert_true(fabs(s[ANA_ENTROPY] - log(2.0) / 2) < 1e-7);
 	assert_true(fabs(s[ANA_DISTANCE] - 0.25) < 1e-7);
 	assert_true(fabs(s[ANA_FIRST_TOKEN] - 0.75) < 1e-7);
@@ -149,7 +149,7 @@ test_head_stats(void **state)
 	assert_true(fabs(s[ANA_MAX_WEIGHT] - 0.75) < 1e-7);
 	/* NaN poisons, never traps */
 	const float bad[4] = { 1, 0, NAN, 0.5f };
-	ana_head_stats(bad, 2, 2, s);
+	ana_head_stats(bad, 2, 2, true, s);
 	assert_true(isnan(s[ANA_ENTROPY]));
 	assert_int_equal(strcmp(ana_stat_name(ANA_PREV_TOKEN), "prev_token"), 0);
 }

@@ -18,6 +18,7 @@
 #ifndef ATTNSCOPE_ANALYSIS_H
 #define ATTNSCOPE_ANALYSIS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum ana_stat {
@@ -34,7 +35,9 @@ enum ana_stat {
 const char *ana_stat_name(enum ana_stat s);
 
 /* Compute every statistic of one head's map `A` [n_q, n_k] into
- * out[ANA_STAT_COUNT]. n_q, n_k >= 1. */
-void ana_head_stats(const float *A, int n_q, int n_k, double out[ANA_STAT_COUNT]);
+ * out[ANA_STAT_COUNT]. n_q, n_k >= 1. causal: the entries above the
+ * diagonal are zero and are not read (they add nothing). */
+void ana_head_stats(const float *A, int n_q, int n_k, bool causal,
+                    double out[ANA_STAT_COUNT]);
 
 #endif

@@ -19,24 +19,32 @@ ana_stat_name(enum ana_stat s)
 }
 
 void
-ana_head_stats(const float *A, int n_q, int n_k, double out[ANA_STAT_COUNT])
+ana_head_stats(const float *A, int n_q, int n_k, bool causal, double out[ANA_STAT_COUNT])
 {
 	double ent = 0, dist = 0, first = 0, prev = 0, self = 0, mx = 0, total = 0;
+	/* a causal map's row i holds keys 0..i + (n_k - n_q); the rest are
+	 * exact zeros that add nothing to any statistic */
+	int shift = n_k - n_q;
 	for (int i = 0; i < n_q; i++) {
 		const float *row = A + (size_t)i * n_k; /* (n_k) */
-		double e = 0, d = 0, m = row[0], s = 0;
-		for (int j = 0; j < n_k; j++) {
-			double a = row[j];
+		int end = causal && i + shift + 1 < n_k ? i + shift + 1 : n_k;
+		if (end < 1)
+			end = 1;
+		double e = 0, d = 0, s = 0;
+		float m = row[0];
+		bool bad = false;
+		for (int j = 0; j < end; j++) {
+			float a = row[j];
 			if (a > 0)
-				e -= a * log(a);
-			else if (a != 0) /* negative or NaN: poison the entropy */
-				e += NAN;
-			d += a * (i > j ? i - j : j - i);
+				e -= (double)a * logf(a); /* float log: 1 ulp, ample for 1e-4 */
+			else if (a != 0)
+				bad = true; /* negative or NaN */
+			d += (double)a * (i > j ? i - j : j - i);
 			if (a > m || isnan(a))
 				m = a;
 			s += a;
 		}
-		ent += e;
+		ent += bad ? NAN : e;
 		dist += d;
 		mx += m;
 		total += s;

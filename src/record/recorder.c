@@ -48,7 +48,7 @@ rec_emit(struct cap_sink *sink, const struct cap_tensor *t)
 		for (int h = 0; h < H && !rc; h++) {
 			const float *A = t->data + (size_t)h * nq * nk; /* (nq, nk) */
 			double st[ANA_STAT_COUNT];
-			ana_head_stats(A, nq, nk, st);
+			ana_head_stats(A, nq, nk, t->causal, st);
 			for (int k = 0; k < ANA_STAT_COUNT && !rc; k++)
 				rc = store_put_head_stat(r->st, r->sample_id, t->layer, h,
 				                         ana_stat_name((enum ana_stat)k), st[k]);
