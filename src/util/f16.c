@@ -8,6 +8,7 @@
 
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
@@ -93,10 +94,19 @@ dec_f16c(float *dst, const uint16_t *src, size_t n)
 static int
 have_f16c(void)
 {
+	/* cpuid leaf 1: ECX bit 29 F16C, 28 AVX, 27 OSXSAVE; and the OS must
+	 * save the YMM state (XCR0 bits 1-2). __builtin_cpu_supports("f16c")
+	 * would be shorter but clang-14 does not know that feature name. */
 	static int cached = -1;
 	if (cached < 0) {
-		__builtin_cpu_init();
-		cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+		unsigned a, b, c, d;
+		cached = 0;
+		if (__get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && (c >> 28 & 1) &&
+		    (c >> 27 & 1)) {
+			unsigned lo, hi;
+			__asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+			cached = (lo & 6) == 6;
+		}
 	}
 	return cached;
 }
