@@ -26,6 +26,7 @@ static const char *const point_names[CAP_POINT_COUNT] = {
 	[CAP_RESID_POST] = "hook_resid_post",
 	[CAP_LN_FINAL] = "ln_final.hook_normalized",
 	[CAP_LOGITS] = "logits",
+	[CAP_ATTN_NORM] = "attn.hook_norm_pattern",
 };
 
 static bool

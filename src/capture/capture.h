@@ -40,6 +40,10 @@ enum cap_point {
 	CAP_RESID_POST,   /* blocks.L.hook_resid_post     [T, D]                    */
 	CAP_LN_FINAL,     /* ln_final.hook_normalized     [T, D]                    */
 	CAP_LOGITS,       /* logits                       [T, V]                    */
+	CAP_ATTN_NORM,    /* blocks.L.attn.hook_norm_pattern [H, T, T] norm-based
+	                   * attention (Kobayashi et al. 2020): A_ij·‖v_j W_O^h‖,
+	                   * the length of what key j adds to query i's output
+	                   * through head h (biases left out)                      */
 	CAP_POINT_COUNT
 };
 
@@ -61,6 +65,12 @@ struct cap_sink_ops {
 	bool (*want)(struct cap_sink *sink, enum cap_point point, int layer);
 	/* Observe a wanted tensor. Return 0 to go on, non-zero to stop. */
 	int (*emit)(struct cap_sink *sink, const struct cap_tensor *t);
+	/* Optional (may be NULL): intervene. Called for CAP_Z after emit with
+	 * the per-head outputs z [T, H, dh] as a writable tensor, before they
+	 * go through W_O; the sink may change them in place (ablation:
+	 * zero or replace one head's slice). Return as emit does. */
+	int (*edit)(struct cap_sink *sink, enum cap_point point, int layer, float *data,
+	            const int shape[4]);
 };
 
 /* Embedded in the implementation; recover it with container_of. */

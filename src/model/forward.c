@@ -120,9 +120,12 @@ model__forward(struct model *m, const int32_t *tokens, int T,
 	if (c->n_pos > 0 && T > c->n_pos)
 		return err_set(ERR_RANGE, "sequence of %d tokens: the model has %d positions",
 		               T, c->n_pos);
-	bool want_scores = false;
-	for (int l = 0; l < c->n_layer && !want_scores; l++)
-		want_scores = cap_want(sink, CAP_ATTN_SCORES, l);
+	bool want_scores = false, want_extra = false;
+	for (int l = 0; l < c->n_layer; l++) {
+		want_scores = want_scores || cap_want(sink, CAP_ATTN_SCORES, l);
+		want_extra = want_extra || cap_want(sink, CAP_ATTN_NORM, l);
+	}
+	want_extra = want_extra || want_scores;
 
 	/* one workspace for the whole pass */
 	size_t n_ws = 4 * TD                 /* x, xn, q, z     */
@@ -130,7 +133,7 @@ model__forward(struct model *m, const int32_t *tokens, int T,
 	            + 2 * (size_t)T * F      /* gate, up        */
 	            + TD                     /* out (attn/mlp)  */
 	            + (size_t)H * TT         /* att             */
-	            + (want_scores ? (size_t)H * TT : 0);
+	            + (want_extra ? (size_t)H * TT : 0);
 	float *ws = model__workspace(m, n_ws);
 	if (!ws)
 		return err_set(ERR_NOMEM, "out of memory for a %d-token forward pass", T);
@@ -144,7 +147,8 @@ model__forward(struct model *m, const int32_t *tokens, int T,
 	float *up = gate + (size_t)T * F; /* (T, F)                         */
 	float *out = up + (size_t)T * F;  /* (T, D)    block outputs        */
 	float *att = out + TD;            /* (H, T, T) attention patterns   */
-	float *scores = want_scores ? att + (size_t)H * TT : NULL; /* (H, T, T) */
+	float *extra = want_extra ? att + (size_t)H * TT : NULL;   /* (H, T, T) */
+	float *scores = want_scores ? extra : NULL; /* pre-softmax scores */
 
 	/* embeddings */
 	for (int t = 0; t < T; t++) {
@@ -190,6 +194,36 @@ model__forward(struct model *m, const int32_t *tokens, int T,
 			EMIT3(CAP_ATTN_SCORES, l, scores, H, T, T, c->causal);
 		EMIT3(CAP_ATTN_PATTERN, l, att, H, T, T, c->causal);
 		EMIT3(CAP_Z, l, z, T, H, dh, false);
+		if (sink && sink->ops->edit) {
+			const int zs[4] = { T, H, dh, 0 };
+			if ((rc = sink->ops->edit(sink, CAP_Z, l, z, zs)) != 0)
+				return rc;
+		}
+		if (cap_want(sink, CAP_ATTN_NORM, l)) {
+			/* ‖v_j W_O^h‖ per (h, j), then scale every column of A_h;
+			 * `out` and `gate` are free here: (T, D) and >= (T, H) */
+			float *nv = gate;                       /* (H, T) norms */
+			for (int h = 0; h < H; h++) {
+				int g = h / (H / Hkv);
+				/* out (T, D) = v_g (T, dh) · W_O[:, h·dh : (h+1)·dh]ᵀ */
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, D, dh, 1.0f,
+				            v + (size_t)g * dh, Dkv, w->wo + (size_t)h * dh, D, 0.0f,
+				            out, D);
+				for (int j = 0; j < T; j++) {
+					double ss = 0;
+					for (int i = 0; i < D; i++)
+						ss += (double)out[(size_t)j * D + i] * out[(size_t)j * D + i];
+					nv[(size_t)h * T + j] = (float)sqrt(ss);
+				}
+			}
+			/* the extra map buffer: the scores were emitted already */
+			for (int h = 0; h < H; h++)
+				for (int i = 0; i < T; i++)
+					for (int j = 0; j < T; j++)
+						extra[(size_t)h * TT + (size_t)i * T + j] =
+							att[(size_t)h * TT + (size_t)i * T + j] * nv[(size_t)h * T + j];
+			EMIT3(CAP_ATTN_NORM, l, extra, H, T, T, c->causal);
+		}
 
 		kern_matmul(out, z, w->wo, w->bo, T, D, D);
 		EMIT2(CAP_ATTN_OUT, l, out, D);

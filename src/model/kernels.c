@@ -104,3 +104,42 @@ kern_swiglu(float *out, const float *gate, const float *up, size_t n)
 		out[i] = g / (1.0f + expf(-g)) * up[i];
 	}
 }
+
+void
+kern_layernorm(float *out, const float *x, const float *g, const float *b,
+               int T, int n, float eps)
+{
+	for (int t = 0; t < T; t++) {
+		const float *xr = x + (size_t)t * n; /* (n) */
+		float *o = out + (size_t)t * n;      /* (n) */
+		double mean = 0, var = 0;
+		for (int i = 0; i < n; i++)
+			mean += xr[i];
+		mean /= n;
+		for (int i = 0; i < n; i++) {
+			double d = xr[i] - mean;
+			var += d * d;
+		}
+		var /= n;
+		double inv = 1.0 / sqrt(var + eps);
+		for (int i = 0; i < n; i++)
+			o[i] = (float)((xr[i] - mean) * inv * g[i] + (b ? b[i] : 0.0f));
+	}
+}
+
+void
+kern_gelu_tanh(float *x, size_t n)
+{
+	const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i];
+		x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+	}
+}
+
+void
+kern_gelu_erf(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * 0.7071067811865476)));
+}

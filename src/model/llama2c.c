@@ -1,7 +1,7 @@
 /*
  * llama2c.c — llama2.c `run.c` checkpoints: open (header validated and the
- * file size checked before any weight is touched), the model object's
- * common methods, and a writer used by the demo and the tests.
+ * file size checked before any weight is touched) and a writer used by the
+ * demo and the tests.
  */
 #include "model_internal.h"
 
@@ -19,32 +19,6 @@
 
 #define HEADER_BYTES 28
 
-/* Limits that no real model reaches; a header past them is hostile or
- * corrupt and is refused before any allocation. */
-#define MAX_DIM (1 << 16)
-#define MAX_FF (1 << 20)
-#define MAX_LAYER 1024
-#define MAX_HEAD 1024
-#define MAX_VOCAB (1 << 22)
-#define MAX_CTX (1 << 20)
-
-const char *
-model_arch_name(enum model_arch a)
-{
-	switch (a) {
-	case MODEL_ARCH_LLAMA: return "llama";
-	default: return "?";
-	}
-}
-
-const char *
-model_format_name(enum model_format f)
-{
-	switch (f) {
-	case MODEL_FMT_LLAMA2C: return "llama2c";
-	default: return "?";
-	}
-}
 
 /* Number of float32 values the file holds after the header, or 0 on
  * overflow. Counts the legacy freq_cis tables. */
@@ -80,77 +54,64 @@ model_llama2c_n_weights(const struct model_config *cfg)
 }
 
 static int
-check_config(const struct model_config *c, const char *path)
-{
-	if (c->d_model <= 0 || c->d_model > MAX_DIM || c->d_ff <= 0 || c->d_ff > MAX_FF ||
-	    c->n_layer <= 0 || c->n_layer > MAX_LAYER || c->n_head <= 0 ||
-	    c->n_head > MAX_HEAD || c->n_kv_head <= 0 || c->n_kv_head > c->n_head ||
-	    c->vocab_size <= 0 || c->vocab_size > MAX_VOCAB || c->n_ctx <= 0 ||
-	    c->n_ctx > MAX_CTX)
-		return err_set(ERR_FORMAT,
-		               "llama2c: '%s' has an impossible header (dim %d, hidden %d, "
-		               "layers %d, heads %d, kv heads %d, vocab %d, seq_len %d)",
-		               path, c->d_model, c->d_ff, c->n_layer, c->n_head,
-		               c->n_kv_head, c->vocab_size, c->n_ctx);
-	if (c->d_model % c->n_head != 0 || c->n_head % c->n_kv_head != 0 ||
-	    (c->d_model / c->n_head) % 2 != 0)
-		return err_set(ERR_FORMAT,
-		               "llama2c: '%s': dim %d, heads %d and kv heads %d do not "
-		               "divide into even head widths", path, c->d_model,
-		               c->n_head, c->n_kv_head);
-	return 0;
-}
-
-static void
 bind_weights(struct model *m, const float *p)
 {
 	const struct model_config *c = &m->cfg;
 	size_t D = (size_t)c->d_model, F = (size_t)c->d_ff, L = (size_t)c->n_layer;
 	size_t V = (size_t)c->vocab_size, Dkv = (size_t)c->d_head * c->n_kv_head;
-	struct llama_weights *w = &m->w;
-	w->tok_emb = p;   p += V * D;
-	w->rms_att = p;   p += L * D;
-	w->wq = p;        p += L * D * D;
-	w->wk = p;        p += L * Dkv * D;
-	w->wv = p;        p += L * Dkv * D;
-	w->wo = p;        p += L * D * D;
-	w->rms_ffn = p;   p += L * D;
-	w->w1 = p;        p += L * F * D;
-	w->w2 = p;        p += L * D * F;
-	w->w3 = p;        p += L * F * D;
-	w->rms_final = p; p += D;
+	if (!(m->layer = calloc(L, sizeof *m->layer)))
+		return err_set(ERR_NOMEM, "out of memory");
+	/* stacked [L, ...] tensors in file order */
+	const float *tok_emb = p;   p += V * D;
+	const float *rms_att = p;   p += L * D;
+	const float *wq = p;        p += L * D * D;
+	const float *wk = p;        p += L * Dkv * D;
+	const float *wv = p;        p += L * Dkv * D;
+	const float *wo = p;        p += L * D * D;
+	const float *rms_ffn = p;   p += L * D;
+	const float *w1 = p;        p += L * F * D;
+	const float *w2 = p;        p += L * D * F;
+	const float *w3 = p;        p += L * F * D;
+	const float *rms_final = p; p += D;
 	p += (size_t)c->n_ctx * c->d_head; /* legacy freq_cis_real/imag */
-	w->wcls = c->shared_classifier ? w->tok_emb : p;
+	m->tok_emb = tok_emb;
+	m->out_norm = rms_final;
+	m->wcls = c->shared_classifier ? tok_emb : p;
+	for (size_t l = 0; l < L; l++) {
+		struct layer_weights *w = &m->layer[l];
+		w->attn_norm = rms_att + l * D;
+		w->wq = wq + l * D * D;
+		w->wk = wk + l * Dkv * D;
+		w->wv = wv + l * Dkv * D;
+		w->wo = wo + l * D * D;
+		w->ffn_norm = rms_ffn + l * D;
+		w->w_gate = w1 + l * F * D;
+		w->w_down = w2 + l * D * F;
+		w->w_up = w3 + l * F * D;
+	}
+	return 0;
 }
 
-struct model *
-model_open(const char *path, int *err)
+int
+model__open_llama2c(struct model *m, const char *path)
 {
-	int rc = ERR_IO, fd = -1;
-	struct model *m = calloc(1, sizeof *m);
-	if (!m) {
-		rc = err_set(ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = err_set(ERR_IO, "cannot open model '%s': %s", path, strerror(errno));
-		goto fail;
-	}
+	int rc = ERR_IO, fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(ERR_IO, "cannot open model '%s': %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = err_set(ERR_IO, "model '%s' is not a regular file", path);
-		goto fail;
+		goto out;
 	}
 	if ((size_t)st.st_size < HEADER_BYTES) {
 		rc = err_set(ERR_FORMAT, "llama2c: '%s' is %lld bytes, shorter than the "
 		             "28-byte header", path, (long long)st.st_size);
-		goto fail;
+		goto out;
 	}
 	int32_t h[7];
 	if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) {
 		rc = err_set(ERR_IO, "cannot read the header of '%s'", path);
-		goto fail;
+		goto out;
 	}
 	struct model_config *c = &m->cfg;
 	c->arch = MODEL_ARCH_LLAMA;
@@ -167,14 +128,16 @@ model_open(const char *path, int *err)
 	c->rope_theta = 10000.0f;
 	c->rope = MODEL_ROPE_ADJACENT;
 	c->causal = true;
-	if ((rc = check_config(c, path)) != 0)
-		goto fail;
+	c->has_lm_head = true;
+	snprintf(c->name, sizeof c->name, "llama2.c");
+	if ((rc = model__check_config(c, path)) != 0)
+		goto out;
 	c->d_head = c->d_model / c->n_head;
 
 	size_t n = llama2c_floats(c, true), bytes;
 	if (n == 0 || ckd_mul_size(&bytes, n, 4) || ckd_add_size(&bytes, bytes, HEADER_BYTES)) {
 		rc = err_set(ERR_FORMAT, "llama2c: '%s': header sizes overflow", path);
-		goto fail;
+		goto out;
 	}
 	if (bytes != (size_t)st.st_size) {
 		rc = err_set(ERR_FORMAT,
@@ -183,85 +146,20 @@ model_open(const char *path, int *err)
 		             "llama2.c checkpoint", path, (long long)st.st_size, c->d_model,
 		             c->n_layer, c->vocab_size,
 		             c->shared_classifier ? "shared" : "unshared", bytes);
-		goto fail;
+		goto out;
 	}
 	m->map_size = bytes;
 	m->map = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (m->map == MAP_FAILED) {
 		m->map = NULL;
 		rc = err_set(ERR_IO, "cannot map '%s': %s", path, strerror(errno));
-		goto fail;
+		goto out;
 	}
+	snprintf(m->summary, sizeof m->summary, "F32 (llama2.c checkpoint, mapped)");
+	rc = bind_weights(m, (const float *)((const char *)m->map + HEADER_BYTES));
+out:
 	close(fd);
-	fd = -1;
-	if (!(m->path = strdup(path))) {
-		rc = err_set(ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	bind_weights(m, (const float *)((const char *)m->map + HEADER_BYTES));
-	return m;
-fail:
-	if (fd >= 0)
-		close(fd);
-	model_close(m);
-	if (err)
-		*err = rc;
-	return NULL;
-}
-
-void
-model_close(struct model *m)
-{
-	if (!m)
-		return;
-	if (m->map)
-		munmap(m->map, m->map_size);
-	free(m->ws);
-	free(m->path);
-	free(m);
-}
-
-const struct model_config *
-model_config(const struct model *m)
-{
-	return &m->cfg;
-}
-
-void
-model_sha256(const struct model *m, char out[65])
-{
-	struct model *mm = (struct model *)m; /* cache: logically const */
-	if (!mm->sha256[0])
-		sha256_hex(m->map, m->map_size, mm->sha256);
-	memcpy(out, mm->sha256, 65);
-}
-
-float *
-model__workspace(struct model *m, size_t n)
-{
-	if (n > m->ws_cap) {
-		float *p = realloc(m->ws, n * sizeof *p);
-		if (!p)
-			return NULL;
-		m->ws = p;
-		m->ws_cap = n;
-	}
-	return m->ws;
-}
-
-int
-model_forward(struct model *m, const int32_t *tokens, int n_tok,
-              struct cap_sink *sink, float *logits)
-{
-	const struct model_config *c = &m->cfg;
-	if (n_tok < 1 || n_tok > c->n_ctx)
-		return err_set(ERR_RANGE, "sequence of %d tokens: the model takes 1 to %d",
-		               n_tok, c->n_ctx);
-	for (int i = 0; i < n_tok; i++)
-		if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-			return err_set(ERR_RANGE, "token id %d at position %d is outside the "
-			               "vocabulary (0..%d)", tokens[i], i, c->vocab_size - 1);
-	return model__forward_llama(m, tokens, n_tok, sink, logits);
+	return rc;
 }
 
 int
@@ -270,7 +168,7 @@ model_llama2c_write(const char *path, const struct model_config *cfg,
 {
 	struct model_config c = *cfg;
 	c.d_head = c.n_head > 0 ? c.d_model / c.n_head : 0;
-	int rc = check_config(&c, path);
+	int rc = model__check_config(&c, path);
 	if (rc)
 		return rc;
 	FILE *f = fopen(path, "wb");

@@ -1,8 +1,13 @@
 /*
  * model.h — load a transformer and run its forward pass with capture hooks.
  *
- * Formats so far: llama2.c checkpoints (`run.c` .bin). Layout, all
- * little-endian:
+ * Files: llama2.c checkpoints (.bin), GGUF (.gguf: architectures "llama",
+ * "qwen2", "gpt2", "bert"; F32/F16/BF16 and quantized tensors dequantized
+ * to float32 at load), and Hugging Face directories (config.json with
+ * model.safetensors or a sharded model.safetensors.index.json; Llama,
+ * Qwen2, Mistral, GPT-2, BERT).
+ *
+ * llama2.c checkpoint layout, all little-endian:
  *   1. header: 7 x int32  dim, hidden_dim, n_layers, n_heads, n_kv_heads,
  *      vocab_size, seq_len. vocab_size < 0 means an unshared classifier
  *      (real size |vocab_size|).
@@ -27,9 +32,15 @@
 
 struct cap_sink;
 
-enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_COUNT };
+/* Architecture families, each its own forward pass over shared kernels:
+ *   LLAMA  pre-RMSNorm, RoPE, SwiGLU, grouped-query attention, optional
+ *          q/k/v biases (Qwen2), causal
+ *   GPT2   pre-LayerNorm, learned positions, GELU (tanh), biases, causal
+ *   BERT   post-LayerNorm encoder, learned positions and token types,
+ *          GELU (erf), biases, bidirectional; no language-model head */
+enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_GPT2, MODEL_ARCH_BERT, MODEL_ARCH_COUNT };
 
-enum model_format { MODEL_FMT_LLAMA2C, MODEL_FMT_COUNT };
+enum model_format { MODEL_FMT_LLAMA2C, MODEL_FMT_GGUF, MODEL_FMT_HF, MODEL_FMT_COUNT };
 
 /* RoPE pairing: llama2.c/GGUF rotate adjacent pairs (x[2i], x[2i+1]);
  * HF checkpoints rotate halves (x[i], x[i + dh/2]). */
@@ -51,6 +62,9 @@ struct model_config {
 	enum model_rope rope;
 	bool causal;
 	bool shared_classifier; /* classifier tied to the embedding */
+	bool has_lm_head;       /* logits exist (false for BERT encoders) */
+	int n_pos;              /* learned position rows (GPT-2, BERT), else 0 */
+	char name[64];          /* e.g. "Qwen2ForCausalLM", "llama", "gpt2" */
 };
 
 struct model;
@@ -73,14 +87,28 @@ const struct model_config *model_config(const struct model *m);
 const char *model_arch_name(enum model_arch a);
 const char *model_format_name(enum model_format f);
 
-/* Lower-case hex SHA-256 of the model file (65 bytes with NUL). */
+/* Number of weights (float32 values) the model holds. */
+size_t model_n_params(const struct model *m);
+
+/* What the loader did with the file's tensor types, one line, e.g.
+ * "F32 x12, Q8_0 x24 (dequantized to float32 at load)". Valid until
+ * model_close(). */
+const char *model_tensor_summary(const struct model *m);
+
+/* Where the model's own tokenizer lives: the GGUF file itself, the HF
+ * directory, or NULL for llama2.c checkpoints (tokenizer.bin beside). */
+const char *model_tokenizer_source(const struct model *m);
+
+/* Lower-case hex SHA-256 of the model file (65 bytes with NUL); for a
+ * directory, of its config.json and weight files in name order. */
 void model_sha256(const struct model *m, char out[65]);
 
 /*
  * Run the forward pass over `n_tok` ids (1 <= n_tok <= n_ctx, every id in
  * [0, V)). Hook points the sink wants are emitted in order, layer by layer
  * (see capture.h); sink may be NULL. If `logits` is not NULL it receives
- * [n_tok, V] float32 logits. Returns 0, ERR_RANGE for bad ids or lengths,
+ * [n_tok, V] float32 logits (models without a language-model head leave
+ * it untouched: check cfg.has_lm_head). Returns 0, ERR_RANGE for bad ids or lengths,
  * ERR_NOMEM, or the sink's non-zero emit return.
  * Not thread-safe on one model (it reuses a workspace); uses OpenMP inside.
  */

@@ -8,39 +8,81 @@
 
 #include "model.h"
 
-/* Llama-family weights, pointers into the mapped file. Per-layer tensors
- * are stacked along a leading [L] axis. */
-struct llama_weights {
-	const float *tok_emb;   /* [V, D]      */
-	const float *rms_att;   /* [L, D]      */
-	const float *wq;        /* [L, D, D]   */
-	const float *wk;        /* [L, Dkv, D] */
-	const float *wv;        /* [L, Dkv, D] */
-	const float *wo;        /* [L, D, D]   */
-	const float *rms_ffn;   /* [L, D]      */
-	const float *w1;        /* [L, F, D]   gate */
-	const float *w2;        /* [L, D, F]   down */
-	const float *w3;        /* [L, F, D]   up   */
-	const float *rms_final; /* [D]         */
-	const float *wcls;      /* [V, D]      */
+/* One block's weights. Linear weights are row-major [out, in]; absent
+ * tensors (biases of bias-free models, norms of the other style) are NULL.
+ *   LLAMA: attn_norm, wq/wk/wv/wo (+ bq/bk/bv for Qwen2), ffn_norm,
+ *          w_gate [F, D], w_up [F, D], w_down [D, F]
+ *   GPT2:  attn_norm(+_b), wq/wk/wv/wo + biases, ffn_norm(+_b),
+ *          w_up [F, D] + b_up, w_down [D, F] + b_down
+ *   BERT:  as GPT2, with attn_norm = LayerNorm after attention and
+ *          ffn_norm = LayerNorm after the MLP (post-LN) */
+struct layer_weights {
+	const float *attn_norm, *attn_norm_b; /* [D]      */
+	const float *wq, *bq;                 /* [D, D]   */
+	const float *wk, *bk;                 /* [Dkv, D] */
+	const float *wv, *bv;                 /* [Dkv, D] */
+	const float *wo, *bo;                 /* [D, D]   */
+	const float *ffn_norm, *ffn_norm_b;   /* [D]      */
+	const float *w_gate;                  /* [F, D]   */
+	const float *w_up, *b_up;             /* [F, D]   */
+	const float *w_down, *b_down;         /* [D, F]   */
 };
 
 struct model {
 	struct model_config cfg;
 	char *path;
-	void *map;             /* the whole file, mmap'd read-only */
+	void *map;             /* llama2.c: the whole file, mmap'd read-only */
 	size_t map_size;
-	struct llama_weights w;
+	float *arena;          /* GGUF/HF: every weight converted to float32 */
+	size_t arena_len, arena_cap; /* floats */
+	const float *tok_emb;  /* [V, D]                               */
+	const float *pos_emb;  /* [n_pos, D] (GPT-2, BERT)             */
+	const float *type_emb; /* [n_types, D] (BERT; row 0 is used)   */
+	const float *emb_norm, *emb_norm_b; /* [D] (BERT)              */
+	struct layer_weights *layer; /* [L]                            */
+	const float *out_norm, *out_norm_b; /* [D] final norm          */
+	const float *wcls;     /* [V, D], NULL without an LM head       */
 	float *ws;             /* forward workspace, grown on demand */
 	size_t ws_cap;         /* floats */
 	char sha256[65];       /* computed on first request */
+	char summary[256];     /* tensor types, see model_tensor_summary */
+	int type_count[64];    /* tensors converted, by enum fmt_type   */
+	char *tok_source;      /* see model_tokenizer_source            */
 };
+
+/* Loaders: fill m->cfg and the weight pointers; return 0 or an error. */
+int model__open_llama2c(struct model *m, const char *path);
+int model__open_gguf(struct model *m, const char *path);
+int model__open_hf(struct model *m, const char *dir);
+
+/* Validate dims shared by every format (positive, divisible, bounded). */
+int model__check_config(const struct model_config *c, const char *path);
+
+struct fmt_tensor;
+
+/*
+ * Convert a file tensor to float32 in the arena, checking its shape: d1 < 0
+ * for a 1-D tensor [d0], else [d0, d1] (outermost first). With transpose,
+ * the file holds [d1, d0] (HF Conv1D) and the result is [d0, d1]. `what`
+ * names the tensor in messages. Counts the source type for the summary.
+ * Returns the data or NULL with the message set (*rc gets the code).
+ */
+const float *model__take(struct model *m, const struct fmt_tensor *t, const char *what,
+                         int64_t d0, int64_t d1, bool transpose, int *rc);
+
+/* Write m->summary from the type counts gathered by model__take. */
+void model__finish_summary(struct model *m);
+
+/* Take n floats from the arena (grown in chunks: pointers stay valid
+ * because the arena is sized once by the loader with model__arena_reserve). */
+int model__arena_reserve(struct model *m, size_t n);
+float *model__arena_take(struct model *m, size_t n);
 
 /* Make sure the workspace holds at least n floats; returns it or NULL. */
 float *model__workspace(struct model *m, size_t n);
 
-int model__forward_llama(struct model *m, const int32_t *tokens, int n_tok,
-                         struct cap_sink *sink, float *logits);
+int model__forward(struct model *m, const int32_t *tokens, int n_tok,
+                   struct cap_sink *sink, float *logits);
 
 /* ---- kernels (kernels.c): pure, no hidden state ---------------------- */
 
@@ -66,7 +108,26 @@ void kern_rope_halves(float *x, int T, int n_heads, int dh, float theta);
 /* out[i] = silu(gate[i]) * up[i] for n values. */
 void kern_swiglu(float *out, const float *gate, const float *up, size_t n);
 
-/* SHA-256 of n bytes into a lower-case hex string. */
+/* LayerNorm over each of T rows of width n: (x - mean) / sqrt(var + eps)
+ * * g + b (b may be NULL). */
+void kern_layernorm(float *out, const float *x, const float *g, const float *b,
+                    int T, int n, float eps);
+
+/* GELU in place over n values: tanh approximation (GPT-2 "gelu_new") or
+ * exact erf (BERT "gelu"). */
+void kern_gelu_tanh(float *x, size_t n);
+void kern_gelu_erf(float *x, size_t n);
+
+/* SHA-256 of n bytes into a lower-case hex string; incremental form. */
 void sha256_hex(const void *data, size_t n, char out[65]);
+struct sha256_ctx {
+	uint32_t st[8];
+	uint64_t n;
+	unsigned char buf[64];
+	size_t fill;
+};
+void sha256_init(struct sha256_ctx *c);
+void sha256_update(struct sha256_ctx *c, const void *data, size_t n);
+void sha256_final(struct sha256_ctx *c, char out[65]);
 
 #endif

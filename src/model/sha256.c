@@ -49,26 +49,60 @@ block(uint32_t st[8], const unsigned char *p)
 }
 
 void
-sha256_hex(const void *data, size_t n, char out[65])
+sha256_init(struct sha256_ctx *c)
 {
-	uint32_t st[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-	                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	static const uint32_t h0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+	                                0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	memcpy(c->st, h0, sizeof h0);
+	c->n = 0;
+	c->fill = 0;
+}
+
+void
+sha256_update(struct sha256_ctx *c, const void *data, size_t n)
+{
 	const unsigned char *p = data;
-	size_t i = 0;
-	for (; i + 64 <= n; i += 64)
-		block(st, p + i);
+	c->n += n;
+	if (c->fill) {
+		size_t k = 64 - c->fill < n ? 64 - c->fill : n;
+		memcpy(c->buf + c->fill, p, k);
+		c->fill += k;
+		p += k;
+		n -= k;
+		if (c->fill < 64)
+			return;
+		block(c->st, c->buf);
+		c->fill = 0;
+	}
+	for (; n >= 64; p += 64, n -= 64)
+		block(c->st, p);
+	memcpy(c->buf, p, n);
+	c->fill = n;
+}
+
+void
+sha256_final(struct sha256_ctx *c, char out[65])
+{
 	unsigned char tail[128] = { 0 };
-	size_t r = n - i;
-	if (r)
-		memcpy(tail, p + i, r);
+	size_t r = c->fill;
+	memcpy(tail, c->buf, r);
 	tail[r] = 0x80;
 	size_t tl = r + 9 <= 64 ? 64 : 128;
-	uint64_t bits = (uint64_t)n * 8;
+	uint64_t bits = c->n * 8;
 	for (int k = 0; k < 8; k++)
 		tail[tl - 1 - k] = (unsigned char)(bits >> (8 * k));
-	block(st, tail);
+	block(c->st, tail);
 	if (tl == 128)
-		block(st, tail + 64);
+		block(c->st, tail + 64);
 	for (int k = 0; k < 8; k++)
-		snprintf(out + 8 * k, 9, "%08x", st[k]);
+		snprintf(out + 8 * k, 9, "%08x", c->st[k]);
+}
+
+void
+sha256_hex(const void *data, size_t n, char out[65])
+{
+	struct sha256_ctx c;
+	sha256_init(&c);
+	sha256_update(&c, data, n);
+	sha256_final(&c, out);
 }
