@@ -1,6 +1,9 @@
 /*
  * cmd_export.c — `attnscope export`: one head's map (or all heads of a
- * sample) as npy, csv, json or a png figure.
+ * sample) as npy, csv, json or a figure, and the viewer's other figures:
+ * the model view (--grid), the dependency graph (--arcs L) and the dataset
+ * view (--stats METRIC), each as png, svg or pdf through the same render
+ * code the viewer draws with.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,13 +15,18 @@
 #include <string.h>
 
 #include "../../db/store.h"
+#include "../analysis/analysis.h"
 #include "../render/render.h"
 #include "../util/util.h"
 #include "cli.h"
 
 static const char export_help[] =
 "usage: attnscope export --db FILE [--run ID] --sample N [--layer L --head H]\n"
-"                        --format npy|csv|json|png -o FILE\n"
+"                        --format npy|csv|json|png|svg|pdf -o FILE\n"
+"       attnscope export --db FILE [--run ID] --sample N --grid --format png|svg|pdf -o FILE\n"
+"       attnscope export --db FILE [--run ID] --sample N --arcs L [--head H]\n"
+"                        --format png|svg|pdf -o FILE\n"
+"       attnscope export --db FILE [--run ID] --stats METRIC --format png|svg|pdf -o FILE\n"
 "\n"
 "Write recorded attention. With --layer and --head, one head's map:\n"
 "  npy   float32 [T, T], C order, the full square (zeros above the diagonal\n"
@@ -26,15 +34,31 @@ static const char export_help[] =
 "  csv   T lines of T comma-separated values: numpy.loadtxt(FILE, delimiter=',')\n"
 "  json  {\"run\", \"sample\", \"layer\", \"head\", \"tokens\": [...], \"attention\": [[...]]}\n"
 "  png   a heatmap with the token pieces on both axes, a colour bar and a title\n"
+"  svg, pdf  the same figure with vector text (and cells up to 256 x 256)\n"
 "Without --layer/--head, npy holds the whole sample as float32 [L, H, T, T].\n"
 "The latest run is used unless --run is given. -o - writes npy/csv/json to\n"
 "standard output.\n"
 "\n"
-"  --scale linear|log|rank   png colour scale (default linear)\n"
-"  --cmap viridis|magma|grey png colormap (default viridis)\n"
-"  --no-first                png: leave the first-token column out of the scale\n";
+"Figures of the viewer's views (png, svg or pdf):\n"
+"  --grid             model view: a thumbnail of every layer x head of the sample\n"
+"  --overlay METRIC   with --grid: a bar under each head with the sample's\n"
+"                     head statistic (entropy, distance, first_token,\n"
+"                     prev_token, self, max_weight)\n"
+"  --arcs L           dependency graph of layer L: every head in its own colour,\n"
+"                     or only --head H\n"
+"  --mean             with --arcs: the mean over the heads, one colour\n"
+"  --threshold X      with --arcs: leave out edges below X (default 0.1)\n"
+"  --style columns|line  with --arcs: tokens twice side by side (default) or\n"
+"                     once on a line with arcs above\n"
+"  --stats METRIC     dataset view: layers x heads coloured by the run mean of a\n"
+"                     head statistic (no --sample needed)\n"
+"  --size WxH         figure size in pixels (points for svg/pdf); default fits\n"
+"\n"
+"  --scale linear|log|rank   colour scale of heatmaps and thumbnails (default linear)\n"
+"  --cmap viridis|magma|grey colormap (default viridis)\n"
+"  --no-first                leave the first-token column out of the scale\n";
 
-enum fmt { FMT_NPY, FMT_CSV, FMT_JSON, FMT_PNG };
+enum fmt { FMT_NPY, FMT_CSV, FMT_JSON, FMT_PNG, FMT_SVG, FMT_PDF };
 
 /* numpy .npy v1.0 header for float32 C-order data */
 static int
@@ -131,6 +155,174 @@ export_json(const char *path, int64_t run, long sample, int layer, int head,
 	return rc;
 }
 
+/* ---- figures of the viewer's views ----------------------------------- */
+
+static enum render_format
+render_fmt(enum fmt f)
+{
+	return f == FMT_SVG ? RENDER_FORMAT_SVG
+		: f == FMT_PDF ? RENDER_FORMAT_PDF : RENDER_FORMAT_PNG;
+}
+
+/* Token pieces made displayable (as the png heatmap labels them); NULL
+ * when the token count does not match `n` (labels fall back to indices). */
+static char **
+make_labels(const struct store_token *toks, int n_tok, int n)
+{
+	if (n_tok != n || n_tok <= 0)
+		return NULL;
+	char **labels = calloc((size_t)n_tok, sizeof *labels);
+	for (int i = 0; labels && i < n_tok; i++) {
+		char buf[256];
+		const char *p = toks[i].piece ? toks[i].piece : "";
+		render_token_label(p, strlen(p), buf, sizeof buf);
+		labels[i] = strdup(buf);
+	}
+	return labels;
+}
+
+static void
+free_labels(char **labels, int n)
+{
+	if (labels)
+		for (int i = 0; i < n; i++)
+			free(labels[i]);
+	free(labels);
+}
+
+struct grid_fig {
+	int n_layer, n_head, n_q, n_k;
+	const float *const *maps;
+	const struct render_heatmap_opts *hopts;
+	const struct render_grid_opts *gopts;
+};
+
+static int
+draw_grid_fig(cairo_t *cr, double w, double h, void *ctx)
+{
+	const struct grid_fig *g = ctx;
+	return render_grid(cr, w, h, g->n_layer, g->n_head, g->maps, g->n_q,
+		g->n_k, g->hopts, g->gopts);
+}
+
+struct arcs_fig {
+	const float *const *maps;
+	int n_maps, n_tok;
+	const struct render_arcs_opts *opts;
+};
+
+static int
+draw_arcs_fig(cairo_t *cr, double w, double h, void *ctx)
+{
+	const struct arcs_fig *a = ctx;
+	return render_arcs(cr, w, h, a->maps, a->n_maps, a->n_tok, a->opts);
+}
+
+struct matrix_fig {
+	const double *values;
+	int n_layer, n_head;
+	const struct render_matrix_opts *opts;
+};
+
+static int
+draw_matrix_fig(cairo_t *cr, double w, double h, void *ctx)
+{
+	const struct matrix_fig *m = ctx;
+	return render_matrix(cr, w, h, m->values, m->n_layer, m->n_head, m->opts);
+}
+
+struct id_list {
+	int64_t *ids;
+	size_t n, cap;
+};
+
+static int
+collect_sample(void *ctx, const struct store_sample_info *x)
+{
+	struct id_list *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		int64_t *p = realloc(l->ids, cap * sizeof *p);
+		if (!p)
+			return err_set(ERR_NOMEM, "out of memory");
+		l->ids = p;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = x->id;
+	return 0;
+}
+
+/* Is `name` a head statistic the recorder stores? */
+static bool
+known_metric(const char *name)
+{
+	for (int i = 0; i < ANA_STAT_COUNT; i++)
+		if (strcmp(name, ana_stat_name((enum ana_stat)i)) == 0)
+			return true;
+	return false;
+}
+
+/* values[l * H + h] = mean over the run's samples of `metric` (NaN where
+ * no sample has a value); *n_samples = samples seen. */
+static int
+run_metric_means(struct store *s, int64_t run_id, const char *metric, int L,
+	int H, double *values, int64_t *n_samples)
+{
+	struct id_list ids = { 0 };
+	int rc = store_each_sample(s, run_id, collect_sample, &ids);
+	size_t n = (size_t)L * H;
+	long *cnt = calloc(n, sizeof *cnt);
+	if (!rc && !cnt)
+		rc = err_set(ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		values[i] = 0;
+	long total = 0;
+	for (size_t i = 0; rc == 0 && i < ids.n; i++)
+		for (int l = 0; rc == 0 && l < L; l++)
+			for (int h = 0; h < H; h++) {
+				double v;
+				int r = store_get_head_stat(s, ids.ids[i], l, h, metric, &v);
+				if (r == ERR_NOTFOUND)
+					continue;
+				if (r) {
+					rc = r;
+					break;
+				}
+				if (!isfinite(v))
+					continue;
+				values[l * H + h] += v;
+				cnt[l * H + h]++;
+				total++;
+			}
+	for (size_t i = 0; i < n; i++)
+		values[i] = cnt && cnt[i] ? values[i] / cnt[i] : NAN;
+	*n_samples = (int64_t)ids.n;
+	if (rc == 0 && total == 0)
+		rc = err_set(ERR_NOTFOUND, "run %" PRId64 " has no head statistic '%s'"
+		             " (the recorder stores entropy, distance, first_token, "
+		             "prev_token, self, max_weight)", run_id, metric);
+	free(cnt);
+	free(ids.ids);
+	return rc;
+}
+
+/* "WxH" with both sides 1..16384. */
+static bool
+parse_size(const char *s, int *w, int *h)
+{
+	char *end;
+	long a = strtol(s, &end, 10);
+	if (end == s || (*end != 'x' && *end != 'X'))
+		return false;
+	const char *p = end + 1;
+	long b = strtol(p, &end, 10);
+	if (end == p || *end || a < 1 || b < 1 || a > 16384 || b > 16384)
+		return false;
+	*w = (int)a;
+	*h = (int)b;
+	return true;
+}
+
 int
 cmd_export(int argc, char **argv)
 {
@@ -145,11 +337,24 @@ cmd_export(int argc, char **argv)
 		{ "scale", required_argument, 0, 'S' },
 		{ "cmap", required_argument, 0, 'c' },
 		{ "no-first", no_argument, 0, 'F' },
+		{ "grid", no_argument, 0, 'G' },
+		{ "arcs", required_argument, 0, 'A' },
+		{ "stats", required_argument, 0, 'M' },
+		{ "overlay", required_argument, 0, 'O' },
+		{ "mean", no_argument, 0, 'm' },
+		{ "threshold", required_argument, 0, 't' },
+		{ "style", required_argument, 0, 'y' },
+		{ "size", required_argument, 0, 'z' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *db = NULL, *out = NULL, *fmt_s = NULL;
-	long run = 0, sample = -1, layer = -1, head = -1;
+	long run = 0, sample = -1, layer = -1, head = -1, arcs_layer = -1;
+	const char *stats_metric = NULL, *overlay = NULL;
+	bool grid = false, mean = false, arcs_opt = false;
+	double threshold = 0.1;
+	enum render_arcs_style style = RENDER_ARCS_COLUMNS;
+	int fig_w = 0, fig_h = 0;
 	struct render_heatmap_opts ro;
 	render_heatmap_opts_init(&ro);
 	int c;
@@ -185,6 +390,37 @@ cmd_export(int argc, char **argv)
 				return cli_usage_error("export", "--cmap is viridis, magma or grey");
 			break;
 		case 'F': ro.suppress_first = true; break;
+		case 'G': grid = true; break;
+		case 'A':
+			if (!cli_parse_long("export", "--arcs", optarg, 0, 1 << 20, &arcs_layer))
+				return 2;
+			break;
+		case 'M': stats_metric = optarg; break;
+		case 'O': overlay = optarg; break;
+		case 'm': mean = true; break;
+		case 't': {
+			char *end;
+			arcs_opt = true;
+			threshold = strtod(optarg, &end);
+			if (end == optarg || *end || !(threshold >= 0 && threshold <= 1))
+				return cli_usage_error("export", "--threshold is a number in "
+				                       "[0, 1], not '%s'", optarg);
+			break;
+		}
+		case 'y':
+			arcs_opt = true;
+			if (strcmp(optarg, "columns") == 0)
+				style = RENDER_ARCS_COLUMNS;
+			else if (strcmp(optarg, "line") == 0)
+				style = RENDER_ARCS_LINE;
+			else
+				return cli_usage_error("export", "--style is columns or line");
+			break;
+		case 'z':
+			if (!parse_size(optarg, &fig_w, &fig_h))
+				return cli_usage_error("export", "--size is WxH (1..16384 each), "
+				                       "not '%s'", optarg);
+			break;
 		case 'h': fputs(export_help, stdout); return 0;
 		default:
 			return cli_usage_error("export", "unknown or incomplete option '%s'",
@@ -195,7 +431,10 @@ cmd_export(int argc, char **argv)
 		return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
 	if (!db)
 		return cli_usage_error("export", "--db is required");
-	if (sample < 0)
+	int views = grid + (arcs_layer >= 0) + (stats_metric != NULL);
+	if (views > 1)
+		return cli_usage_error("export", "give one of --grid, --arcs and --stats");
+	if (sample < 0 && !stats_metric)
 		return cli_usage_error("export", "--sample is required");
 	if (!out)
 		return cli_usage_error("export", "-o FILE is required");
@@ -210,18 +449,56 @@ cmd_export(int argc, char **argv)
 		fmt = FMT_JSON;
 	else if (strcmp(fmt_s, "png") == 0)
 		fmt = FMT_PNG;
+	else if (strcmp(fmt_s, "svg") == 0)
+		fmt = FMT_SVG;
+	else if (strcmp(fmt_s, "pdf") == 0)
+		fmt = FMT_PDF;
 	else
-		return cli_usage_error("export", "--format is npy, csv, json or png, not '%s'",
-		                       fmt_s);
-	if ((layer < 0) != (head < 0))
+		return cli_usage_error("export", "--format is npy, csv, json, png, svg or "
+		                       "pdf, not '%s'", fmt_s);
+	bool figure = fmt == FMT_PNG || fmt == FMT_SVG || fmt == FMT_PDF;
+	if (views) {
+		const char *v = grid ? "--grid" : stats_metric ? "--stats" : "--arcs";
+		if (!figure)
+			return cli_usage_error("export", "%s draws a figure: --format png, "
+			                       "svg or pdf", v);
+		if (layer >= 0 || (head >= 0 && arcs_layer < 0))
+			return cli_usage_error("export", "%s takes no --layer%s", v,
+			                       arcs_layer < 0 ? " or --head" : "");
+		if (stats_metric && sample >= 0)
+			return cli_usage_error("export", "--stats covers the whole run: "
+			                       "leave out --sample");
+		if (overlay && !grid)
+			return cli_usage_error("export", "--overlay goes with --grid");
+		if ((mean || arcs_opt) && arcs_layer < 0)
+			return cli_usage_error("export", "--mean, --threshold and --style go "
+			                       "with --arcs");
+		if (strcmp(out, "-") == 0)
+			return cli_usage_error("export", "%s needs a file name for -o", fmt_s);
+		if (stats_metric && !known_metric(stats_metric))
+			return cli_usage_error("export", "--stats is one of entropy, distance, "
+			                       "first_token, prev_token, self, max_weight, not '%s'",
+			                       stats_metric);
+		if (overlay && !known_metric(overlay))
+			return cli_usage_error("export", "--overlay is one of entropy, distance, "
+			                       "first_token, prev_token, self, max_weight, not '%s'",
+			                       overlay);
+	} else if (overlay || mean || arcs_opt) {
+		return cli_usage_error("export", "%s goes with %s", overlay ? "--overlay"
+		                       : mean ? "--mean" : "--threshold/--style",
+		                       overlay ? "--grid" : "--arcs");
+	}
+	if (!views && (layer < 0) != (head < 0))
 		return cli_usage_error("export", "give --layer and --head together");
-	if (layer < 0 && fmt != FMT_NPY)
+	if (!views && layer < 0 && fmt != FMT_NPY)
 		return cli_usage_error("export", "--format %s needs --layer and --head", fmt_s);
-	if (fmt == FMT_PNG && strcmp(out, "-") == 0)
-		return cli_usage_error("export", "png needs a file name for -o");
+	if (figure && strcmp(out, "-") == 0)
+		return cli_usage_error("export", "%s needs a file name for -o", fmt_s);
 
 	int rc;
-	float *A = NULL, *all = NULL;
+	float *A = NULL, *all = NULL, **maps = NULL;
+	double *values = NULL;
+	int n_maps = 0;
 	struct store_token *toks = NULL;
 	char **labels = NULL;
 	int n_tok = 0;
@@ -244,6 +521,33 @@ cmd_export(int argc, char **argv)
 		goto out;
 	snprintf(model_name, sizeof model_name, "%s", mi.name);
 	bool causal = strcmp(mi.arch, "bert") != 0;
+	int n_layer = mi.n_layer, n_head = mi.n_head;
+	if (stats_metric) {
+		/* dataset view: layers x heads, run mean of one statistic */
+		values = malloc((size_t)n_layer * n_head * sizeof *values);
+		if (!values) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		int64_t n_seen = 0;
+		if ((rc = run_metric_means(s, run_id, stats_metric, n_layer, n_head,
+		                           values, &n_seen)) != 0)
+			goto out;
+		char title[512];
+		snprintf(title, sizeof title, "%s · run %" PRId64 " · %s, mean over %" PRId64
+		         " sample%s", model_name, run_id, stats_metric, n_seen,
+		         n_seen == 1 ? "" : "s");
+		struct render_matrix_opts mo = {
+			.title = title, .value_label = stats_metric, .cmap = ro.cmap,
+			.vmin = NAN, .vmax = NAN, .show_values = true,
+		};
+		struct matrix_fig mf = { values, n_layer, n_head, &mo };
+		if (fig_w <= 0)
+			render_matrix_size(n_layer, n_head, &fig_w, &fig_h);
+		rc = render_figure_write(render_fmt(fmt), out, fig_w, fig_h,
+		                         draw_matrix_fig, &mf);
+		goto out;
+	}
 	struct store_sample_info si;
 	if ((rc = store_get_sample(s, run_id, sample, &si)) != 0) {
 		err_set(rc, "run %" PRId64 " has no sample %ld (%" PRId64 " recorded)", run_id,
@@ -251,6 +555,122 @@ cmd_export(int argc, char **argv)
 		goto out;
 	}
 	int64_t sid = si.id;
+	if (grid || arcs_layer >= 0) {
+		int T = si.n_tok;
+		if (arcs_layer >= n_layer) {
+			rc = err_set(ERR_NOTFOUND, "sample %ld has no layer %ld (the model has "
+			             "%d)", sample, arcs_layer, n_layer);
+			goto out;
+		}
+		if (head >= n_head) {
+			rc = err_set(ERR_NOTFOUND, "sample %ld has no head %ld (the model has "
+			             "%d per layer)", sample, head, n_head);
+			goto out;
+		}
+		/* grid: every head; arcs: the heads of one layer (or one head) */
+		int l0 = grid ? 0 : (int)arcs_layer, l1 = grid ? n_layer : l0 + 1;
+		int h0 = !grid && head >= 0 ? (int)head : 0;
+		int h1 = !grid && head >= 0 ? h0 + 1 : n_head;
+		n_maps = (l1 - l0) * (h1 - h0);
+		maps = calloc((size_t)n_maps, sizeof *maps);
+		int *ids = calloc((size_t)n_maps, sizeof *ids);
+		double *ov = overlay ? calloc((size_t)n_maps, sizeof *ov) : NULL;
+		values = ov;
+		if (!maps || !ids || (overlay && !ov)) {
+			free(ids);
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		int found = 0;
+		for (int l = l0; l < l1; l++)
+			for (int h = h0; h < h1; h++) {
+				int i = (l - l0) * (h1 - h0) + (h - h0);
+				int nq, nk;
+				ids[i] = h;
+				if (ov && store_get_head_stat(s, sid, l, h, overlay, &ov[i]) != 0)
+					ov[i] = NAN;
+				rc = store_get_attn(s, sid, l, h, "self", &maps[i], &nq, &nk);
+				if (rc == ERR_NOTFOUND) {
+					rc = 0;
+					continue;
+				}
+				if (rc)
+					goto arcs_out;
+				if (nq != T || nk != T) {
+					rc = err_set(ERR_FORMAT, "sample %ld layer %d head %d: map is "
+					             "%dx%d but the sample has %d tokens", sample, l, h,
+					             nq, nk, T);
+					goto arcs_out;
+				}
+				found++;
+			}
+		if (!found) {
+			rc = err_set(ERR_NOTFOUND, "sample %ld has no stored attention maps %s "
+			             "(recorded with --capture that left them out?)", sample,
+			             grid ? "" : "in that layer");
+			goto arcs_out;
+		}
+		if ((rc = store_get_tokens(s, sid, &toks, &n_tok)) != 0)
+			goto arcs_out;
+		char title[512];
+		if (grid) {
+			snprintf(title, sizeof title, "%s · run %" PRId64 " · sample %ld · "
+			         "all heads", model_name, run_id, sample);
+			ro.causal = causal;
+			struct render_grid_opts go = {
+				.title = title, .overlay = ov, .overlay_label = overlay,
+				.overlay_lo = NAN, .overlay_hi = NAN,
+				.overlay_cmap = RENDER_CMAP_MAGMA,
+			};
+			struct grid_fig gf = { n_layer, n_head, T, T,
+			                       (const float *const *)maps, &ro, &go };
+			if (fig_w <= 0)
+				render_grid_size(n_layer, n_head, &fig_w, &fig_h);
+			rc = render_figure_write(render_fmt(fmt), out, fig_w, fig_h,
+			                         draw_grid_fig, &gf);
+		} else {
+			if (head >= 0)
+				snprintf(title, sizeof title, "%s · run %" PRId64 " · sample %ld · "
+				         "layer %ld · head %ld", model_name, run_id, sample,
+				         arcs_layer, head);
+			else
+				snprintf(title, sizeof title, "%s · run %" PRId64 " · sample %ld · "
+				         "layer %ld · %s", model_name, run_id, sample, arcs_layer,
+				         mean ? "mean over heads" : "all heads");
+			/* the graph takes the drawn maps in legend order */
+			const char **pieces = NULL;
+			if (n_tok == T && (pieces = calloc((size_t)T, sizeof *pieces)))
+				for (int i = 0; i < T; i++)
+					pieces[i] = toks[i].piece;
+			bool *on = calloc((size_t)n_maps, sizeof *on);
+			const float **drawn = calloc((size_t)n_maps, sizeof *drawn);
+			int n_drawn = 0;
+			for (int i = 0; on && drawn && i < n_maps; i++)
+				if ((on[i] = maps[i] != NULL))
+					drawn[n_drawn++] = maps[i];
+			struct render_arcs_opts ao = {
+				.title = title, .labels = (const char *const *)pieces,
+				.style = style, .threshold = (float)threshold, .mean = mean,
+				.focus = -1, .n_legend = n_maps, .legend_ids = ids,
+				.legend_on = on,
+			};
+			struct arcs_fig af = { drawn, n_drawn, T, &ao };
+			if (!on || !drawn)
+				rc = err_set(ERR_NOMEM, "out of memory");
+			else {
+				if (fig_w <= 0)
+					render_arcs_size(T, style, &fig_w, &fig_h);
+				rc = render_figure_write(render_fmt(fmt), out, fig_w, fig_h,
+				                         draw_arcs_fig, &af);
+			}
+			free(drawn);
+			free(on);
+			free(pieces);
+		}
+arcs_out:
+		free(ids);
+		goto out;
+	}
 	if (layer < 0) {
 		/* the whole sample: [L, H, T, T] */
 		int L, H;
@@ -341,16 +761,9 @@ cmd_export(int argc, char **argv)
 		rc = export_json(out, run_id, sample, (int)layer, (int)head, toks, n_tok, A, nq, nk);
 		goto out;
 	}
-	/* png: labels are the token pieces made displayable */
-	if (n_tok == nq && n_tok == nk) {
-		labels = calloc((size_t)n_tok, sizeof *labels);
-		for (int i = 0; labels && i < n_tok; i++) {
-			char buf[256];
-			const char *p = toks[i].piece ? toks[i].piece : "";
-			render_token_label(p, strlen(p), buf, sizeof buf);
-			labels[i] = strdup(buf);
-		}
-	}
+	/* figures: labels are the token pieces made displayable */
+	if (nq == nk)
+		labels = make_labels(toks, n_tok, nq);
 	char title[512];
 	snprintf(title, sizeof title, "%s · run %" PRId64 " · sample %ld · layer %ld · head %ld",
 	         model_name, run_id, sample, layer, head);
@@ -358,14 +771,21 @@ cmd_export(int argc, char **argv)
 	ro.causal = causal;
 	ro.q_labels = (const char *const *)labels;
 	ro.k_labels = (const char *const *)labels;
-	int w, h;
-	render_heatmap_size(nq, nk, &w, &h);
-	rc = render_heatmap_png(out, w, h, A, nq, nk, &ro);
+	int w = fig_w, h = fig_h;
+	if (w <= 0)
+		render_heatmap_size(nq, nk, &w, &h);
+	if (fmt == FMT_SVG)
+		rc = render_heatmap_svg(out, w, h, A, nq, nk, &ro);
+	else if (fmt == FMT_PDF)
+		rc = render_heatmap_pdf(out, w, h, A, nq, nk, &ro);
+	else
+		rc = render_heatmap_png(out, w, h, A, nq, nk, &ro);
 out:
-	if (labels)
-		for (int i = 0; i < n_tok; i++)
-			free(labels[i]);
-	free(labels);
+	free_labels(labels, n_tok);
+	for (int i = 0; maps && i < n_maps; i++)
+		free(maps[i]);
+	free(maps);
+	free(values);
 	free(toks);
 	free(A);
 	free(all);

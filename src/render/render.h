@@ -455,4 +455,338 @@ int render_heatmap_pdf(const char *path, int width, int height,
 	const float *map, int n_q, int n_k,
 	const struct render_heatmap_opts *opts);
 
+/* ========================================================================
+ * Shared figure helpers: text, head colours, file output (grid.c)
+ *
+ * The figures below (head grid, dependency graph, metric matrix) and the
+ * viewer's own chrome draw text through these, with the same pinned pango
+ * setup as render_heatmap() (DejaVu Sans, hinting off, unhinted metrics),
+ * so a figure looks the same on screen, in PNG, SVG and PDF.
+ * ======================================================================== */
+
+/* Output formats of the figure writers. */
+enum render_format {
+	RENDER_FORMAT_PNG,
+	RENDER_FORMAT_SVG,
+	RENDER_FORMAT_PDF,
+	RENDER_FORMAT_COUNT
+};
+
+/*
+ * Parse "png", "svg" or "pdf" (case-insensitive) into *fmt. Returns 0, or
+ * ERR_ARG with the message set for anything else or NULL arguments.
+ */
+int render_format_parse(const char *name, enum render_format *fmt);
+
+/* A figure drawer: draw into (0, 0, width, height) of `cr`'s user space
+ * (the background is already painted white). Returns 0 or an err code. */
+typedef int render_draw_fn(cairo_t *cr, double width, double height,
+	void *ctx);
+
+/*
+ * Paint a width x height figure white, call `draw`, and write it to `path`
+ * as `fmt` (PNG: RGB pixels; SVG/PDF: width x height points, vector text).
+ * Sizes must be 1..16384 (ERR_RANGE). Returns 0, ERR_IO naming `path`,
+ * ERR_ARG for NULL arguments, or what `draw` returned.
+ */
+int render_figure_write(enum render_format fmt, const char *path, int width,
+	int height, render_draw_fn *draw, void *ctx);
+
+/*
+ * Colour of head `i` in multi-head figures, opaque 0xRRGGBBAA: matplotlib's
+ * tab10 for 0..9, then hues spaced by the golden angle (distinct for any
+ * count). Negative i gives a neutral dark grey.
+ */
+uint32_t render_head_color(int i);
+
+/* Set cairo's source to a 0xRRGGBBAA colour (STYLE.md §4.9). */
+void render_set_source_u32(cairo_t *cr, uint32_t rgba);
+
+/* Text style flags for render_text_*(). */
+enum render_text_flags {
+	RENDER_TEXT_BOLD = 1 << 0,   /* bold weight                           */
+	RENDER_TEXT_TITLE = 1 << 1,  /* bold at 1.25x, like figure titles      */
+	RENDER_TEXT_SMALL = 1 << 2,  /* 0.85x                                  */
+	RENDER_TEXT_RIGHT = 1 << 3,  /* x is the right edge                    */
+	RENDER_TEXT_CENTER = 1 << 4, /* x is the horizontal centre             */
+	RENDER_TEXT_MIDDLE = 1 << 5, /* y is the vertical centre (else top)    */
+};
+
+/* A text drawer: one cached pango layout and its fonts. Not thread-safe:
+ * one per thread. */
+struct render_text;
+
+/*
+ * Constructor: a text drawer at `font_size` device units (<= 0: the
+ * default). Returns NULL with *err (if not NULL) set on failure.
+ * Destructor: render_text_free() (accepts NULL, never fails).
+ */
+struct render_text *render_text_create(double font_size, int *err);
+void render_text_free(struct render_text *t);
+
+/* The font size and the height of one line of normal text. */
+double render_text_font_size(const struct render_text *t);
+double render_text_line_height(const struct render_text *t);
+
+/*
+ * Logical width and height of `s` (UTF-8; invalid bytes are replaced) in
+ * the style of `flags`. A NULL string measures as 0 x line height.
+ */
+void render_text_measure(struct render_text *t, const char *s, int flags,
+	double *w, double *h);
+
+/*
+ * Draw `s` with its logical box anchored at (x, y) as `flags` say (default:
+ * top-left), in colour `rgba` (0xRRGGBBAA); the first `dim` bytes in a
+ * lighter grey (for "12 ␣upon" labels; 0 = none). `max_w` > 0 ellipsizes
+ * at the end to fit. Works under any cairo transformation (rotated
+ * labels). Returns the drawn width.
+ */
+double render_text_draw(struct render_text *t, cairo_t *cr, double x,
+	double y, const char *s, int flags, uint32_t rgba, size_t dim,
+	double max_w);
+
+/* ========================================================================
+ * Model view: the grid of all layers x heads of one sample (grid.c)
+ * ======================================================================== */
+
+/* Options of the head grid. Zero-initialised = no title, no overlay,
+ * viridis, default font. Pointers are borrowed for the call. */
+struct render_grid_opts {
+	const char *title;         /* NULL or "" = none                        */
+	double font_size;          /* <= 0: RENDER_DEFAULT_FONT_SIZE           */
+	/* Metric overlay: one value per head, overlay[layer * n_head + head],
+	 * NaN = unknown. NULL = no overlay. Drawn as a strip under each
+	 * thumbnail (colormap `overlay_cmap` over [overlay_lo, overlay_hi]; a
+	 * non-finite or empty range = the finite values' range) and as text
+	 * on thumbnails large enough to hold it. */
+	const double *overlay;
+	const char *overlay_label; /* metric name for the legend              */
+	double overlay_lo, overlay_hi;
+	enum render_cmap overlay_cmap;
+};
+
+/* Where render_grid_draw() puts things (user units of its cairo_t). Cell
+ * (layer l, head h) has its thumbnail at (x + h * pitch, y + l * pitch),
+ * `thumb` square, and the overlay strip (strip_h high) below it. */
+struct render_grid_layout {
+	int n_layer, n_head;
+	double x, y;            /* top-left corner of cell (0, 0)            */
+	double pitch;           /* distance between cells                    */
+	double thumb;           /* side of one thumbnail                     */
+	double strip_h;         /* overlay strip under a thumbnail (0: none) */
+	int row_stride;         /* every row_stride-th layer is labelled     */
+	int col_stride;         /* every col_stride-th head is labelled      */
+	double title_y;         /* top of the title line                     */
+	double legend_y;        /* top of the overlay legend line (0: none)  */
+	double font_size;
+	double line_h;
+};
+
+/*
+ * Lay out an n_layer x n_head grid in a width x height figure. Pure (no
+ * cairo, no fonts: text sizes are estimated from the font size), so the
+ * viewer and tests can hit-test without drawing. Returns 0, or ERR_ARG for
+ * bad sizes or counts (1..4096 layers and heads).
+ */
+int render_grid_layout(double width, double height, int n_layer, int n_head,
+	const struct render_grid_opts *opts, struct render_grid_layout *layout);
+
+/* The cell (thumbnail plus strip) under (x, y): true with *layer, *head
+ * set; false (outputs untouched) in the gaps and outside. Pure. */
+bool render_grid_hit(const struct render_grid_layout *layout, double x,
+	double y, int *layer, int *head);
+
+/* The rectangle of cell (layer, head): thumbnail plus strip. Pure. */
+void render_grid_cell_rect(const struct render_grid_layout *layout,
+	int layer, int head, double *x, double *y, double *w, double *h);
+
+/*
+ * A thumbnail of `map` (n_q x n_k) at most `max_side` pixels a side: the map
+ * itself (render_heatmap_image()) when it fits, otherwise max-pooled over
+ * blocks of cells, so a thin diagonal or a sink column stays visible, and
+ * coloured with the scale of the whole map under `opts` (NULL = defaults).
+ * A block holding an invalid value is invalid (RENDER_NAN_ARGB); a block
+ * whose cells are all masked (opts->causal) is RENDER_MASKED_ARGB.
+ * Returns a new RGB24 surface (cairo_surface_destroy() frees it), or NULL
+ * with *err set (ERR_ARG, ERR_RANGE, ERR_NOMEM).
+ */
+cairo_surface_t *render_grid_thumb(const float *map, int n_q, int n_k,
+	int max_side, const struct render_heatmap_opts *opts, int *err);
+
+/*
+ * Draw the grid from ready thumbnails: thumbs[layer * n_head + head] (NULL
+ * = missing; then notes[...] is written in the cell if it fits, e.g.
+ * "loading" or "error"; notes may be NULL), scaled into each cell
+ * (nearest-neighbour when enlarging, box-filtered when shrinking), layer
+ * labels on the left, head labels on top, the title and the overlay.
+ * Background not painted. Returns 0, ERR_ARG, or ERR_NOMEM.
+ */
+int render_grid_draw(cairo_t *cr, double width, double height, int n_layer,
+	int n_head, cairo_surface_t *const *thumbs, const char *const *notes,
+	const struct render_grid_opts *opts);
+
+/*
+ * Draw the grid of maps[layer * n_head + head] (each n_q x n_k; NULL =
+ * missing): thumbnails made with render_grid_thumb() at the device size of
+ * a cell under `hopts` (scale, colormap, suppression, causal mask), then
+ * render_grid_draw(). Returns 0 or the errors of both.
+ */
+int render_grid(cairo_t *cr, double width, double height, int n_layer,
+	int n_head, const float *const *maps, int n_q, int n_k,
+	const struct render_heatmap_opts *hopts,
+	const struct render_grid_opts *opts);
+
+/* A default figure size for an n_layer x n_head grid (cells of about 96
+ * px, shrinking for big models). Returns 0 or ERR_ARG. */
+int render_grid_size(int n_layer, int n_head, int *width, int *height);
+
+/* ========================================================================
+ * Dependency graph: tokens with edges weighted by attention (arcs.c)
+ * ======================================================================== */
+
+enum render_arcs_style {
+	RENDER_ARCS_COLUMNS, /* queries on the left, keys on the right      */
+	RENDER_ARCS_LINE,    /* one line of tokens, arcs above it           */
+	RENDER_ARCS_STYLE_COUNT
+};
+
+/* Options of the dependency graph. Zero-initialised works (columns, all
+ * tokens, no threshold, per-head colours). Pointers are borrowed. */
+struct render_arcs_opts {
+	const char *title;
+	/* n_tok raw token pieces (render_token_label() is applied); NULL =
+	 * positions by index. */
+	const char *const *labels;
+	enum render_arcs_style style;
+	/* Edges with a weight below this are not drawn (0 draws every edge
+	 * with a positive weight). */
+	float threshold;
+	/* Draw the mean over the given heads in one colour instead of one
+	 * colour per head. */
+	bool mean;
+	/* Isolate one token's edges: `focus` >= 0 is a token; with
+	 * focus_key false its edges as a query (what it attends to), with
+	 * focus_key true its edges as a key (who attends to it). The tokens
+	 * at the other end are shaded by weight. -1 = none. */
+	int focus;
+	bool focus_key;
+	/* The window shown: tokens first .. first + count - 1 (count <= 0:
+	 * all tokens, fitted to the figure). step > 0 sets the distance
+	 * between tokens (row height or slot width); <= 0 fits them. */
+	int first, count;
+	double step;
+	double font_size;          /* <= 0: RENDER_DEFAULT_FONT_SIZE          */
+	/* The legend lists n_legend heads (all heads of the layer, say);
+	 * legend_ids[i] names them ("H3"), legend_on[i] says whether head i
+	 * is drawn (NULL: all on). The maps passed to render_arcs() are those
+	 * of the heads that are on, in legend order. 0 = no legend. */
+	int n_legend;
+	const int *legend_ids;
+	const bool *legend_on;
+};
+
+/* Where things are (user units). Columns: token t's row is centred at
+ * y0 + (t - first + 0.5) * step; query labels end at q_x, key labels
+ * start at k_x, edges run from q_x + anchor gap to k_x - anchor gap.
+ * Line: token t's slot is centred at x0 + (t - first + 0.5) * step on the
+ * baseline y at base_y, labels below it. */
+struct render_arcs_layout {
+	enum render_arcs_style style;
+	int n_tok, first, count;  /* window shown                         */
+	double step;
+	double x0, y0;            /* line: x0; columns: y0                */
+	double q_x, k_x, col_w;   /* columns                              */
+	double base_y, arc_h;     /* line: baseline and highest arc       */
+	double lab_h;             /* line: height of the label band       */
+	int label_stride;         /* every label_stride-th token labelled */
+	/* legend chip i is at (legend_x + (i % legend_cols) * chip_w,
+	 * legend_y + (i / legend_cols) * chip_h), chip_w x chip_h */
+	double legend_x, legend_y, chip_w, chip_h;
+	int n_legend, legend_cols;
+	double font_size, line_h;
+	double width, height;
+};
+
+/* Lay out n_tok tokens in a width x height figure. Pure (text sizes
+ * estimated from the font size). Returns 0 or ERR_ARG. */
+int render_arcs_layout(double width, double height, int n_tok,
+	const struct render_arcs_opts *opts, struct render_arcs_layout *layout);
+
+enum render_arcs_hit_kind {
+	RENDER_ARCS_HIT_NONE,
+	RENDER_ARCS_HIT_QUERY,  /* a token in the query column (or the line) */
+	RENDER_ARCS_HIT_KEY,    /* a token in the key column                 */
+	RENDER_ARCS_HIT_LEGEND, /* a legend chip: *index is its legend entry  */
+};
+
+/* What is under (x, y). Pure. */
+enum render_arcs_hit_kind render_arcs_hit(
+	const struct render_arcs_layout *layout, double x, double y,
+	int *index);
+
+/*
+ * Draw the graph of `n_maps` heads' maps (each n_tok x n_tok, row = query;
+ * NULL entries are skipped): tokens, edges of weight >= threshold, one
+ * colour per head (render_head_color(legend id)) or their mean, the legend,
+ * the title. Non-finite weights are never drawn. Background not painted.
+ * Returns 0, ERR_ARG or ERR_NOMEM.
+ */
+int render_arcs(cairo_t *cr, double width, double height,
+	const float *const *maps, int n_maps, int n_tok,
+	const struct render_arcs_opts *opts);
+
+/* A default figure size for the whole sequence in `style`. Returns 0 or
+ * ERR_ARG. */
+int render_arcs_size(int n_tok, enum render_arcs_style style, int *width,
+	int *height);
+
+/* ========================================================================
+ * Dataset view: a layers x heads matrix of one metric (matrix.c)
+ * ======================================================================== */
+
+struct render_matrix_opts {
+	const char *title;
+	const char *value_label;   /* colour bar caption (the metric name)   */
+	enum render_cmap cmap;
+	/* Colour range; NaN (or vmax <= vmin, as zero-initialised) = the
+	 * finite values' range. */
+	double vmin, vmax;
+	/* Write each value in its cell when it fits. */
+	bool show_values;
+	double font_size;          /* <= 0: RENDER_DEFAULT_FONT_SIZE        */
+};
+
+/* Cell (layer l, head h) is at (x + h * cell_w, y + l * cell_h). */
+struct render_matrix_layout {
+	int n_layer, n_head;
+	double x, y, cell_w, cell_h;
+	double bar_x, bar_y, bar_w, bar_h;
+	int row_stride, col_stride;
+	bool values_fit;           /* cells are large enough for values     */
+	double font_size, line_h;
+};
+
+/* Lay out the matrix in a width x height figure. Pure. Returns 0 or
+ * ERR_ARG (bad sizes, counts outside 1..4096). */
+int render_matrix_layout(double width, double height, int n_layer,
+	int n_head, const struct render_matrix_opts *opts,
+	struct render_matrix_layout *layout);
+
+/* The cell under (x, y). Pure. */
+bool render_matrix_hit(const struct render_matrix_layout *layout, double x,
+	double y, int *layer, int *head);
+
+/*
+ * Draw values[layer * n_head + head] (NaN = no data, drawn hatched) as
+ * coloured cells with layer and head labels and a colour bar. Background
+ * not painted. Returns 0, ERR_ARG or ERR_NOMEM.
+ */
+int render_matrix(cairo_t *cr, double width, double height,
+	const double *values, int n_layer, int n_head,
+	const struct render_matrix_opts *opts);
+
+/* A default figure size. Returns 0 or ERR_ARG. */
+int render_matrix_size(int n_layer, int n_head, int *width, int *height);
+
 #endif
