@@ -21,6 +21,7 @@
 
 #include "analysis/analysis.h"
 #include "capture/capture.h"
+#include "helpers/keep.h"
 #include "helpers/npz.h"
 #include "model/model.h"
 #include "record/record.h"
@@ -44,65 +45,6 @@ teardown_tmp(void **state)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	return system(cmd) == 0 ? 0 : -1;
 }
-
-/* ---- a sink that keeps copies of everything it is asked for ---------- */
-
-struct keep {
-	struct cap_sink sink;
-	float *t[CAP_POINT_COUNT][8];   /* [point][layer + 1] */
-	int shape[CAP_POINT_COUNT][8][4];
-};
-
-static bool
-keep_want(struct cap_sink *s, enum cap_point p, int layer)
-{
-	return layer < 7;
-}
-
-static int
-keep_emit(struct cap_sink *s, const struct cap_tensor *t)
-{
-	struct keep *k = cap_container_of(s, struct keep, sink);
-	size_t n = 1;
-	for (int i = 0; i < t->ndim; i++)
-		n *= (size_t)t->shape[i];
-	float *c = malloc(n * sizeof *c);
-	memcpy(c, t->data, n * sizeof *c);
-	free(k->t[t->point][t->layer + 1]);
-	k->t[t->point][t->layer + 1] = c;
-	memcpy(k->shape[t->point][t->layer + 1], t->shape, sizeof t->shape);
-	return 0;
-}
-
-static const struct cap_sink_ops keep_ops = { keep_want, keep_emit };
-
-static void
-keep_free(struct keep *k)
-{
-	for (int p = 0; p < CAP_POINT_COUNT; p++)
-		for (int l = 0; l < 8; l++)
-			free(k->t[p][l]);
-}
-
-static double
-max_abs_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = fabs((double)a[i] - b[i]);
-		if (!(d <= m)) /* NaN too */
-			m = isnan(d) ? INFINITY : d;
-	}
-	return m;
-}
-
-#define EXPECT_CLOSE(what, a, b, n, tol)                                      \
-	do {                                                                      \
-		double d_ = max_abs_diff(a, b, n);                                    \
-		if (!(d_ <= (tol)))                                                   \
-			fail_msg("%s: max |diff| %.3g > %.1g (first values %.7g vs %.7g)", \
-			         what, d_, (double)(tol), (double)(a)[0], (double)(b)[0]);  \
-	} while (0)
 
 /* ---- a naive reference: run.c's token-by-token algorithm ------------- */
 
@@ -246,15 +188,16 @@ test_tiny_model_matches_naive_reference(void **state)
 		tok[i] = (int32_t)((i * 7 + 3) % 40);
 	float *ref_att = calloc((size_t)2 * 4 * T * T, 4), *ref_lg = malloc((size_t)T * 40 * 4);
 	ref_forward(&c, w, tok, T, ref_att, ref_lg);
-	struct keep k = { .sink = { &keep_ops } };
+	struct keep k;
+	keep_init(&k);
 	float *lg = malloc((size_t)T * 40 * 4);
 	assert_int_equal(model_forward(m, tok, T, &k.sink, lg), 0);
 	EXPECT_CLOSE("tiny logits", lg, ref_lg, (size_t)T * 40, 1e-4);
 	for (int l = 0; l < 2; l++)
-		EXPECT_CLOSE("tiny attention", k.t[CAP_ATTN_PATTERN][l + 1],
+		EXPECT_CLOSE("tiny attention", keep_get(&k, CAP_ATTN_PATTERN, l),
 		             ref_att + (size_t)l * 4 * T * T, (size_t)4 * T * T, 1e-5);
 	/* scores: softmax of the stored scores gives the pattern; -inf above */
-	const float *S = k.t[CAP_ATTN_SCORES][1], *A = k.t[CAP_ATTN_PATTERN][1];
+	const float *S = keep_get(&k, CAP_ATTN_SCORES, 0), *A = keep_get(&k, CAP_ATTN_PATTERN, 0);
 	assert_non_null(S);
 	for (int i = 0; i < T; i++) {
 		double mx = -INFINITY, z = 0;
@@ -354,22 +297,23 @@ test_stories260k_forward(void **state)
 	assert_int_equal(c->n_layer, 5);
 	assert_int_equal(c->n_kv_head, 4);
 	assert_true(c->shared_classifier);
-	struct keep k = { .sink = { &keep_ops } };
+	struct keep k;
+	keep_init(&k);
 	float *lg = malloc((size_t)T * V * 4);
 	assert_int_equal(model_forward(m, o.tokens.idata, T, &k.sink, lg), 0);
 	EXPECT_CLOSE("logits", lg, o.logits.fdata, (size_t)T * V, 1e-4);
-	EXPECT_CLOSE("resid[0] (embedding)", k.t[CAP_EMBED][0], o.resid.fdata, (size_t)T * D, 1e-4);
-	EXPECT_CLOSE("final_norm", k.t[CAP_LN_FINAL][0], o.final_norm.fdata, (size_t)T * D, 1e-4);
+	EXPECT_CLOSE("resid[0] (embedding)", keep_get(&k, CAP_EMBED, -1), o.resid.fdata, (size_t)T * D, 1e-4);
+	EXPECT_CLOSE("final_norm", keep_get(&k, CAP_LN_FINAL, -1), o.final_norm.fdata, (size_t)T * D, 1e-4);
 	for (int l = 0; l < L; l++) {
-		EXPECT_CLOSE("attn", k.t[CAP_ATTN_PATTERN][l + 1],
+		EXPECT_CLOSE("attn", keep_get(&k, CAP_ATTN_PATTERN, l),
 		             o.attn.fdata + (size_t)l * H * T * T, (size_t)H * T * T, 1e-4);
-		EXPECT_CLOSE("resid[l+1]", k.t[CAP_RESID_POST][l + 1],
+		EXPECT_CLOSE("resid[l+1]", keep_get(&k, CAP_RESID_POST, l),
 		             o.resid.fdata + (size_t)(l + 1) * T * D, (size_t)T * D, 1e-4);
-		EXPECT_CLOSE("resid_pre", k.t[CAP_RESID_PRE][l + 1],
+		EXPECT_CLOSE("resid_pre", keep_get(&k, CAP_RESID_PRE, l),
 		             o.resid.fdata + (size_t)l * T * D, (size_t)T * D, 1e-4);
-		EXPECT_CLOSE("attn_out", k.t[CAP_ATTN_OUT][l + 1],
+		EXPECT_CLOSE("attn_out", keep_get(&k, CAP_ATTN_OUT, l),
 		             o.attn_out.fdata + (size_t)l * T * D, (size_t)T * D, 1e-4);
-		EXPECT_CLOSE("mlp_out", k.t[CAP_MLP_OUT][l + 1],
+		EXPECT_CLOSE("mlp_out", keep_get(&k, CAP_MLP_OUT, l),
 		             o.mlp_out.fdata + (size_t)l * T * D, (size_t)T * D, 1e-4);
 	}
 	keep_free(&k);

@@ -16,6 +16,8 @@ int cmd_ls(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 /* Print "attnscope: <msg>" on stderr; returns 1 (runtime failure). */
 int cli_fail(int code);

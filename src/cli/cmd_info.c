@@ -7,14 +7,18 @@
 
 #include "../../db/store.h"
 #include "../model/model.h"
+#include "../record/record.h"
+#include "../tokenizer/tokenizer.h"
 #include "../util/util.h"
 #include "cli.h"
 
 static const char info_help[] =
 "usage: attnscope info FILE\n"
 "\n"
-"Describe a model file (format, architecture, dimensions, parameters,\n"
-"sha256) or an attnscope database (schema version, runs).\n";
+"Describe a model (a GGUF file, a Hugging Face directory or a llama2.c\n"
+"checkpoint: format, architecture, dimensions, tensor types and what was\n"
+"dequantized, parameters, sha256, tokenizer and its special tokens), a\n"
+"vocabulary-only GGUF, or an attnscope database (schema version, runs).\n";
 
 static const char ls_help[] =
 "usage: attnscope ls --db FILE [runs|samples] [--run ID]\n"
@@ -69,35 +73,82 @@ info_db(const char *path)
 	return rc ? cli_fail(rc) : 0;
 }
 
+static void
+print_tokenizer(const struct tokenizer *t)
+{
+	char buf[128];
+	printf("tokenizer    %s, %d tokens", tok_kind_name(tok_kind(t)), tok_vocab_size(t));
+	if (tok_pre_name(t))
+		printf(", pre-tokenizer %s", tok_pre_name(t));
+	printf("; adds %s\n", tok_special_policy(t));
+	printf("special      ");
+	const struct { const char *name; int id; } sp[] = {
+		{ "bos", tok_bos(t) }, { "eos", tok_eos(t) }, { "unk", tok_unk(t) },
+		{ "cls", tok_cls(t) }, { "sep", tok_sep(t) }, { "pad", tok_pad(t) },
+	};
+	bool any = false;
+	for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) {
+		if (sp[i].id < 0)
+			continue;
+		const char *p = tok_piece(t, sp[i].id);
+		printf("%s%s %d '%s'", any ? ", " : "", sp[i].name, sp[i].id,
+		       cli_escape_piece(p ? p : "?", buf, sizeof buf));
+		any = true;
+	}
+	printf("%s\n", any ? "" : "none");
+}
+
 static int
 info_model(const char *path)
 {
 	int rc;
 	struct model *m = model_open(path, &rc);
-	if (!m)
-		return cli_fail(rc);
+	if (!m) {
+		/* a vocabulary-only GGUF is no model but has a tokenizer to show */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", err_msg(rc));
+		struct tokenizer *t = strstr(msg, "holds no tensors") ? tok_open_path(path, 0, NULL)
+		                                                       : NULL;
+		if (!t) {
+			err_set(rc, "%s", msg);
+			return cli_fail(rc);
+		}
+		printf("file         %s (vocabulary only: no tensors)\n", path);
+		print_tokenizer(t);
+		tok_free(t);
+		return 0;
+	}
 	const struct model_config *c = model_config(m);
 	char sha[65];
 	model_sha256(m, sha);
-	size_t D = (size_t)c->d_model, F = (size_t)c->d_ff, L = (size_t)c->n_layer;
-	size_t Dkv = (size_t)c->d_head * c->n_kv_head, V = (size_t)c->vocab_size;
-	size_t params = V * D + L * (2 * D + 2 * D * D + 2 * Dkv * D + 3 * F * D) + D +
-	                (c->shared_classifier ? 0 : V * D);
 	printf("model        %s\n", path);
-	printf("format       %s\n", model_format_name(c->format));
-	printf("architecture %s (%s attention, RoPE theta %g, %s pairs)\n",
-	       model_arch_name(c->arch), c->causal ? "causal" : "bidirectional",
-	       c->rope_theta, c->rope == MODEL_ROPE_ADJACENT ? "adjacent" : "half");
+	printf("format       %s (%s)\n", model_format_name(c->format), c->name);
+	printf("architecture %s (%s attention", model_arch_name(c->arch),
+	       c->causal ? "causal" : "bidirectional");
+	if (c->arch == MODEL_ARCH_LLAMA)
+		printf(", RoPE theta %g on %s", c->rope_theta,
+		       c->rope == MODEL_ROPE_ADJACENT ? "adjacent pairs" : "halves");
+	else
+		printf(", %d learned positions", c->n_pos);
+	printf(")\n");
 	printf("layers       %d\n", c->n_layer);
 	printf("heads        %d query, %d key/value (%s), head width %d\n", c->n_head,
 	       c->n_kv_head, c->n_kv_head < c->n_head ? "grouped-query" : "multi-head",
 	       c->d_head);
-	printf("width        %d (MLP %d)\n", c->d_model, c->d_ff);
-	printf("vocabulary   %d (classifier %s)\n", c->vocab_size,
-	       c->shared_classifier ? "tied to the embedding" : "separate");
+	printf("width        %d (MLP %d), norm eps %g\n", c->d_model, c->d_ff, c->norm_eps);
+	printf("vocabulary   %d (%s)\n", c->vocab_size,
+	       !c->has_lm_head ? "encoder: no language-model head"
+	       : c->shared_classifier ? "classifier tied to the embedding" : "separate classifier");
 	printf("context      %d tokens\n", c->n_ctx);
-	printf("parameters   %zu (float32)\n", params);
+	printf("parameters   %zu (held as float32)\n", model_n_params(m));
+	printf("tensors      %s\n", model_tensor_summary(m));
 	printf("sha256       %s\n", sha);
+	struct tokenizer *t = rec_open_tokenizer(m, path, NULL, &rc);
+	if (t)
+		print_tokenizer(t);
+	else
+		printf("tokenizer    none found (%s)\n", err_msg(rc));
+	tok_free(t);
 	model_close(m);
 	return 0;
 }

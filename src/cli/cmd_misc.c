@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../model/model.h"
 #include "../record/record.h"
@@ -12,12 +13,17 @@
 #include "cli.h"
 
 static const char tokenize_help[] =
-"usage: attnscope tokenize (--tokenizer FILE | --model FILE) --text STR [--pieces]\n"
+"usage: attnscope tokenize (--tokenizer PATH | --model PATH) --text STR [--pieces]\n"
 "                          [--no-special]\n"
 "\n"
-"Print the token ids of STR space-separated on one line (BOS first, as\n"
-"llama2.c encodes a prompt). --pieces prints one 'id<TAB>piece' per line\n"
-"instead; --no-special adds no BOS.\n";
+"Print the token ids of STR space-separated on one line, with the special\n"
+"tokens the model's tokenizer adds (BOS for Llama, [CLS] ... [SEP] for BERT,\n"
+"none for GPT-2). --no-special adds none (the form llama.cpp's test vectors\n"
+"use); --pieces prints one 'id<TAB>piece' per line instead.\n"
+"PATH: a GGUF file (also vocabulary-only), a Hugging Face directory\n"
+"(tokenizer.json, vocab.json + merges.txt, or vocab.txt), a llama2.c\n"
+"tokenizer.bin, or with --model a llama2.c checkpoint (its tokenizer.bin\n"
+"or tok*.bin beside it).\n";
 
 static const char generate_help[] =
 "usage: attnscope generate --model FILE [--tokenizer FILE] --prompt STR [-n N]\n"
@@ -26,18 +32,32 @@ static const char generate_help[] =
 "run.c prints it at temperature 0: N steps including the prompt (default\n"
 "256, at most the model's context), stopping at BOS; tokens/s on stderr.\n";
 
+/* The tokenizer of --tokenizer, or of --model: a GGUF file or an HF
+ * directory carries its own; a llama2.c checkpoint has it beside it. With
+ * need_model the model is opened too (*mp). */
 static struct tokenizer *
-open_tok(const char *cmd, const char *model_path, const char *tok_path,
+open_tok(const char *model_path, const char *tok_path, bool need_model,
          struct model **mp, int *rc)
 {
 	*mp = NULL;
-	if (model_path) {
+	if (need_model || (model_path && !tok_path)) {
+		struct stat st;
+		bool own = false; /* does the model file carry its tokenizer? */
+		if (!need_model && stat(model_path, &st) == 0) {
+			char magic[4] = { 0 };
+			FILE *f = S_ISDIR(st.st_mode) ? NULL : fopen(model_path, "rb");
+			own = S_ISDIR(st.st_mode) ||
+			      (f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4));
+			if (f)
+				fclose(f);
+		}
+		if (own) /* also a vocabulary-only GGUF, which is no model */
+			return tok_open_path(model_path, 0, rc);
 		if (!(*mp = model_open(model_path, rc)))
 			return NULL;
 		return rec_open_tokenizer(*mp, model_path, tok_path, rc);
 	}
-	/* without a model the vocabulary size comes from the file itself */
-	return tok_open_llama2c(tok_path, 0, rc);
+	return tok_open_path(tok_path, 0, rc);
 }
 
 int
@@ -78,7 +98,7 @@ cmd_tokenize(int argc, char **argv)
 		return cli_usage_error("tokenize", "--text is required");
 	int rc = 0;
 	struct model *m;
-	struct tokenizer *t = open_tok("tokenize", model_path, tok_path, &m, &rc);
+	struct tokenizer *t = open_tok(model_path, tok_path, false, &m, &rc);
 	if (!t) {
 		model_close(m);
 		return cli_fail(rc);
@@ -89,7 +109,7 @@ cmd_tokenize(int argc, char **argv)
 	if (!ids)
 		rc = err_set(ERR_NOMEM, "out of memory");
 	else
-		rc = tok_encode(t, text, len, special, ids, cap, &n);
+		rc = tok_encode_ex(t, text, len, special ? TOK_ADD_SPECIAL : 0, ids, cap, &n);
 	if (!rc) {
 		for (int i = 0; i < n; i++) {
 			if (pieces) {
@@ -160,7 +180,7 @@ cmd_generate(int argc, char **argv)
 		return cli_usage_error("generate", "--model is required");
 	int rc = 0;
 	struct model *m;
-	struct tokenizer *t = open_tok("generate", model_path, tok_path, &m, &rc);
+	struct tokenizer *t = open_tok(model_path, tok_path, true, &m, &rc);
 	int32_t *ids = NULL;
 	float *logits = NULL;
 	if (!t)
@@ -177,8 +197,18 @@ cmd_generate(int argc, char **argv)
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = tok_encode(t, prompt, len, true, ids, cap, &n_prompt)) != 0)
+	if ((rc = tok_encode_ex(t, prompt, len, TOK_ADD_SPECIAL, ids, cap, &n_prompt)) != 0)
 		goto out;
+	if (n_prompt == 0) {
+		rc = err_set(ERR_ARG, "the prompt is empty and the tokenizer adds no BOS: "
+		             "give a --prompt");
+		goto out;
+	}
+	if (!cfg->has_lm_head) {
+		rc = err_set(ERR_UNSUPPORTED, "'%s' is an encoder without a language-model "
+		             "head: it cannot generate", model_path);
+		goto out;
+	}
 	if (n_prompt > cfg->n_ctx) {
 		rc = err_set(ERR_RANGE, "the prompt has %d tokens, more than the context of %d",
 		             n_prompt, cfg->n_ctx);
@@ -186,6 +216,11 @@ cmd_generate(int argc, char **argv)
 	}
 	double t0 = 0;
 	int pos = 0, token = ids[0];
+	if (token != tok_bos(t)) { /* run.c never prints BOS; other prompts start with text */
+		char piece[512];
+		if (tok_decode(t, -1, token, piece, sizeof piece) >= 0)
+			safe_print(piece);
+	}
 	while (pos < steps) {
 		int next;
 		if (pos < n_prompt - 1) {

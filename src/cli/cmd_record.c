@@ -15,9 +15,12 @@ static const char record_help[] =
 "Run a model over samples and record every head's attention (and the hook\n"
 "points you choose) into a SQLite database, one transaction per sample.\n"
 "\n"
-"  --model FILE       llama2.c checkpoint (.bin)\n"
-"  --tokenizer FILE   llama2.c tokenizer.bin (default: tokenizer.bin, or the one\n"
-"                     tok*.bin, next to the model)\n"
+"  --model PATH       a GGUF file (llama, qwen2, gpt2, bert; quantized tensors are\n"
+"                     dequantized at load), a Hugging Face directory (config.json +\n"
+"                     model.safetensors), or a llama2.c checkpoint (.bin)\n"
+"  --tokenizer PATH   override the model's own tokenizer (a llama2.c checkpoint\n"
+"                     uses tokenizer.bin, or the one tok*.bin, beside it)\n"
+"  --bos yes|no       add BOS (or not) whatever the tokenizer's configuration says\n"
 "  --data FILE        samples: .txt (one per line) or .jsonl (one JSON object per\n"
 "                     line with a text field, or \"tokens\": [ids] used as given)\n"
 "  --text STR         a single sample\n"
@@ -40,8 +43,9 @@ static const char record_help[] =
 "  -q, --quiet        no progress bar\n"
 "  -h, --help         this help\n"
 "\n"
-"BOS is prepended to text samples as llama2.c run.c does; samples are numbered\n"
-"from 0 within a run.\n";
+"Text samples get the special tokens the model's tokenizer adds (BOS for\n"
+"Llama and llama2.c, [CLS] ... [SEP] for BERT, none for GPT-2); the run records\n"
+"the policy used. Samples are numbered from 0 within a run.\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -73,6 +77,7 @@ cmd_record(int argc, char **argv)
 		{ "capture", required_argument, 0, 'c' },
 		{ "encoding", required_argument, 0, 'e' },
 		{ "resume", no_argument, 0, 'r' },
+		{ "bos", required_argument, 0, 'B' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
@@ -93,6 +98,14 @@ cmd_record(int argc, char **argv)
 		case 'f': o.field = optarg; break;
 		case 'c': o.capture = optarg; break;
 		case 'r': o.resume = true; break;
+		case 'B':
+			if (strcmp(optarg, "yes") == 0)
+				o.bos = REC_BOS_YES;
+			else if (strcmp(optarg, "no") == 0)
+				o.bos = REC_BOS_NO;
+			else
+				return cli_usage_error("record", "--bos is yes or no, not '%s'", optarg);
+			break;
 		case 'q': quiet = true; break;
 		case 'l':
 			if (!cli_parse_long("record", "--limit", optarg, 1, 1L << 40, &v))

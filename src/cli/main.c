@@ -26,6 +26,8 @@ static const struct command {
 	{ "demo", cmd_demo, "record, analyse and export the built-in model and samples" },
 	{ "record", cmd_record, "run a model over samples and record attention into SQLite" },
 	{ "export", cmd_export, "write one head's map (or a sample's) as npy, csv, json or png" },
+	{ "analyze", cmd_analyze, "per-head metrics and roles across a recorded run" },
+	{ "probe", cmd_probe, "run a model on a probe (induction) or ablate its heads" },
 	{ "info", cmd_info, "describe a model file or a database" },
 	{ "ls", cmd_ls, "list the runs or samples of a database" },
 	{ "tokenize", cmd_tokenize, "print the token ids of a text" },

@@ -51,14 +51,18 @@ void ds_close(struct ds_reader *r);
 
 /* ---- tokenizer lookup --------------------------------------------------- */
 
-/* Open the tokenizer for a model: `path` if given, else "tokenizer.bin"
- * next to the model file, else the one "tok*.bin" there (llama2.c's
- * trained tokenizers, e.g. tok512.bin). NULL with the message set. */
+/* Open the tokenizer for a model: `path` if given (any kind tok_open_path
+ * reads), else the model's own (the GGUF file, the HF directory), else for
+ * llama2.c checkpoints "tokenizer.bin" next to the model file, else the one
+ * "tok*.bin" there (llama2.c's trained tokenizers, e.g. tok512.bin).
+ * A tokenizer with more tokens than the model has rows is refused.
+ * NULL with the message set. */
 struct tokenizer *rec_open_tokenizer(const struct model *m, const char *model_path,
                                      const char *path, int *err);
 
-/* Tokenize one sample as `record` does: text with BOS prepended, or the
- * ids as given (checked against the vocabulary). Cuts to max_tokens (> 0)
+/* Tokenize one sample as `record` does: text with the special tokens the
+ * tokenizer adds (BOS, [CLS] ... [SEP]) and special-token text parsed, or
+ * the ids as given (checked against the vocabulary). Cuts to max_tokens (> 0)
  * and refuses anything longer than n_ctx with a message naming sample
  * `index`. *ids is malloc'd. */
 int rec_tokenize(const struct tokenizer *t, const struct ds_sample *s, long index,
@@ -66,6 +70,8 @@ int rec_tokenize(const struct tokenizer *t, const struct ds_sample *s, long inde
                  int *n_ids);
 
 /* ---- recording ------------------------------------------------------- */
+
+enum rec_bos { REC_BOS_DEFAULT, REC_BOS_YES, REC_BOS_NO };
 
 struct rec_options {
 	const char *model_path;
@@ -78,6 +84,7 @@ struct rec_options {
 	int max_tokens;             /* cut samples to this, 0 = never     */
 	const char *capture;        /* globs; NULL = every attention map  */
 	enum store_enc enc;
+	enum rec_bos bos;           /* --bos: default is the tokenizer's policy */
 	bool resume;
 	/* progress: called after each committed sample (may be NULL) */
 	void (*progress)(void *ctx, long done, long total, long tokens);
@@ -91,9 +98,13 @@ struct rec_result {
 	long n_samples;       /* samples committed by this call */
 	long n_skipped;       /* already in the run (resume)    */
 	long n_tokens;
-	double seconds;
+	double seconds;       /* the whole call                          */
+	double setup_seconds; /* before the first sample: loading, checks */
 	bool interrupted;
 };
+
+/* Default encoding of stored maps. */
+#define REC_DEFAULT_ENC STORE_ENC_F16
 
 /* Default capture: every attention pattern. */
 #define REC_DEFAULT_CAPTURE "blocks.*.attn.hook_pattern"

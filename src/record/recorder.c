@@ -5,6 +5,7 @@
 #include "record.h"
 
 #include <glob.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -64,34 +65,76 @@ rec_emit(struct cap_sink *sink, const struct cap_tensor *t)
 	                     t->data);
 }
 
-static const struct cap_sink_ops rec_ops = { rec_want, rec_emit };
+static const struct cap_sink_ops rec_ops = { .want = rec_want, .emit = rec_emit };
 
 /* ---- per-token outputs ------------------------------------------------ */
 
+/* e^x for x <= 0 (x - max), to about 2 ulp: x = n·ln2 + r with |r| <= ln2/2,
+ * a degree-6 polynomial for e^r, 2^n through the exponent bits. Written
+ * to vectorise (no calls, no branches); below -87 it returns 0. */
+static inline float
+exp_lane(float x)
+{
+	x = x < -87.0f ? -87.0f : x;
+	/* round to nearest through the float adder: |x·log2 e| < 2^22 */
+	float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+	float r = x - n * 0.693359375f + n * 2.12194440e-4f; /* ln2 in two parts */
+	float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.6666666e-1f + r * (4.1666584e-2f +
+	          r * (8.3335096e-3f + r * 1.3887295e-3f)))));
+	int32_t bits = ((int32_t)n + 127) << 23;
+	float scale;
+	memcpy(&scale, &bits, 4);
+	return p * scale;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 void
 rec_token_outputs(const float *logits, int V, int next, struct store_token *out)
 {
-	double mx = logits[0];
+	float mx = logits[0];
 	for (int i = 1; i < V; i++)
 		if (logits[i] > mx)
 			mx = logits[i];
-	double z = 0;
-	for (int i = 0; i < V; i++)
-		z += exp(logits[i] - mx);
-	double lz = mx + log(z); /* log Σ exp */
-	double ent = 0;
-	for (int i = 0; i < V; i++) {
-		double lp = logits[i] - lz;
-		ent -= exp(lp) * lp;
+	/* one exp per logit: z = Σ e^(l-mx), s = Σ e^(l-mx)·(l-mx); then
+	 * log Z = mx + ln z and the entropy -Σ p ln p = ln z - s/z. The sums
+	 * run in float lanes (vectorised) and are added up in double. */
+	enum { LANES = 16 };
+	float zl[LANES] = { 0 }, sll[LANES] = { 0 };
+	int b = 0;
+	for (; b + LANES <= V; b += LANES) {
+#pragma omp simd
+		for (int k = 0; k < LANES; k++) {
+			float d = logits[b + k] - mx;
+			float e = exp_lane(d);
+			zl[k] += e;
+			sll[k] += e * d;
+		}
 	}
-	out->entropy = (float)ent;
+	double z = 0, sl = 0;
+	for (int k = 0; k < LANES; k++) {
+		z += zl[k];
+		sl += sll[k];
+	}
+	for (; b < V; b++) {
+		float d = logits[b] - mx;
+		float e = expf(d);
+		z += e;
+		sl += (double)e * d;
+	}
+	double lz = mx + log(z); /* log Σ exp */
+	out->entropy = (float)(log(z) - sl / z);
 	out->next_logprob = next >= 0 && next < V ? (float)(logits[next] - lz) : NAN;
 	/* top-k by insertion: k is tiny; ties keep the lower id first */
 	int k = V < STORE_TOPK ? V : STORE_TOPK;
 	out->k = k;
 	for (int j = 0; j < k; j++)
 		out->topk_id[j] = -1;
+	float kth = -INFINITY; /* smallest kept value once k are kept */
 	for (int i = 0; i < V; i++) {
+		if (out->topk_id[k - 1] >= 0 && !(logits[i] > kth))
+			continue;
 		int pos = k;
 		while (pos > 0 && (out->topk_id[pos - 1] < 0 ||
 		                   logits[i] > logits[out->topk_id[pos - 1]]))
@@ -101,6 +144,8 @@ rec_token_outputs(const float *logits, int V, int next, struct store_token *out)
 		for (int j = k - 1; j > pos; j--)
 			out->topk_id[j] = out->topk_id[j - 1];
 		out->topk_id[pos] = i;
+		if (out->topk_id[k - 1] >= 0)
+			kth = logits[out->topk_id[k - 1]];
 	}
 	for (int j = 0; j < k; j++)
 		out->topk_logprob[j] = (float)(logits[out->topk_id[j]] - lz);
@@ -113,6 +158,9 @@ rec_open_tokenizer(const struct model *m, const char *model_path, const char *pa
                    int *err)
 {
 	char buf[4096];
+	const struct model_config *c = model_config(m);
+	if (!path)
+		path = model_tokenizer_source(m); /* the GGUF itself, the HF directory */
 	if (!path) {
 		/* llama2.c's own name, then Karpathy's trained ones (tok512.bin):
 		 * used when exactly one of them sits next to the model */
@@ -137,7 +185,19 @@ rec_open_tokenizer(const struct model *m, const char *model_path, const char *pa
 			return NULL;
 		}
 	}
-	return tok_open_llama2c(path, model_config(m)->vocab_size, err);
+	struct tokenizer *t = tok_open_path(path,
+	                                    c->format == MODEL_FMT_LLAMA2C ? c->vocab_size : 0,
+	                                    err);
+	if (t && tok_vocab_size(t) > c->vocab_size) {
+		err_set(ERR_FORMAT, "tokenizer '%s' has %d tokens but the model's embedding "
+		        "has %d rows: they do not belong together", path, tok_vocab_size(t),
+		        c->vocab_size);
+		if (err)
+			*err = ERR_FORMAT;
+		tok_free(t);
+		return NULL;
+	}
+	return t;
 }
 
 int
@@ -157,7 +217,8 @@ rec_tokenize(const struct tokenizer *t, const struct ds_sample *s, long index,
 		p = malloc((size_t)cap * sizeof *p);
 		if (!p)
 			return err_set(ERR_NOMEM, "out of memory");
-		int rc = tok_encode(t, s->text, s->len, true, p, cap, &n);
+		const unsigned flags = TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL;
+		int rc = tok_encode_ex(t, s->text, s->len, flags, p, cap, &n);
 		if (rc == ERR_RANGE) {
 			int32_t *q = realloc(p, (size_t)n * sizeof *p);
 			if (!q) {
@@ -165,7 +226,7 @@ rec_tokenize(const struct tokenizer *t, const struct ds_sample *s, long index,
 				return err_set(ERR_NOMEM, "out of memory");
 			}
 			p = q;
-			rc = tok_encode(t, s->text, s->len, true, p, n, &n);
+			rc = tok_encode_ex(t, s->text, s->len, flags, p, n, &n);
 		}
 		if (rc) {
 			free(p);
@@ -204,13 +265,14 @@ rec_tokenize(const struct tokenizer *t, const struct ds_sample *s, long index,
 static char *
 options_json(const struct rec_options *o, const char *tok_path)
 {
-	json_t *j = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}",
+	json_t *j = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:i}",
 	                      "capture", o->capture ? o->capture : REC_DEFAULT_CAPTURE,
 	                      "encoding", store_enc_name(o->enc),
 	                      "max_tokens", o->max_tokens,
 	                      "limit", (json_int_t)o->limit,
 	                      "field", o->field ? o->field : "text",
-	                      "tokenizer", tok_path ? tok_path : "(next to model)");
+	                      "tokenizer", tok_path ? tok_path : "(the model's)",
+	                      "bos", (int)o->bos);
 	char *s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 	json_decref(j);
 	return s;
@@ -221,6 +283,21 @@ base_name(const char *p)
 {
 	const char *s = strrchr(p, '/');
 	return s ? s + 1 : p;
+}
+
+/* The model's fingerprint is computed beside pass 1 (hashing a large file
+ * takes a second or more); joined before the model row is written. */
+struct hash_job {
+	struct model *m;
+	char sha[65];
+};
+
+static void *
+hash_thread(void *arg)
+{
+	struct hash_job *j = arg;
+	model_sha256(j->m, j->sha);
+	return NULL;
 }
 
 /* Record sample `index` inside its own transaction. */
@@ -241,7 +318,7 @@ record_one(struct store *st, struct recorder *rc_sink, struct model *m,
 	};
 	if ((rc = store_put_sample(st, &si, &rc_sink->sample_id)) != 0)
 		goto fail;
-	if ((rc = model_forward(m, ids, n, &rc_sink->sink, logits)) != 0)
+	if ((rc = model_forward(m, ids, n, &rc_sink->sink, c->has_lm_head ? logits : NULL)) != 0)
 		goto fail;
 	toks = calloc((size_t)n, sizeof *toks);
 	if (!toks) {
@@ -249,17 +326,23 @@ record_one(struct store *st, struct recorder *rc_sink, struct model *m,
 		goto fail;
 	}
 	double nll = 0;
+#pragma omp parallel for schedule(static) if (n > 8)
 	for (int t = 0; t < n; t++) {
 		toks[t].id = ids[t];
 		toks[t].piece = tok_piece(tok, ids[t]);
+		if (!c->has_lm_head) { /* an encoder predicts no next token */
+			toks[t].next_logprob = toks[t].entropy = NAN;
+			toks[t].k = 0;
+			continue;
+		}
 		rec_token_outputs(logits + (size_t)t * V, V, t + 1 < n ? ids[t + 1] : -1,
 		                  &toks[t]);
-		if (t + 1 < n)
-			nll -= toks[t].next_logprob;
 	}
+	for (int t = 0; c->has_lm_head && t + 1 < n; t++)
+		nll -= toks[t].next_logprob;
 	if ((rc = store_put_tokens(st, rc_sink->sample_id, toks, n)) != 0)
 		goto fail;
-	if (n > 1 && (rc = store_set_sample_loss(st, rc_sink->sample_id,
+	if (n > 1 && c->has_lm_head && (rc = store_set_sample_loss(st, rc_sink->sample_id,
 	                                         nll / (n - 1))) != 0)
 		goto fail;
 	free(toks);
@@ -283,7 +366,9 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	int32_t *ids = NULL;
 	float *logits = NULL;
 	int64_t run_id = 0;
-	bool run_open = false;
+	bool run_open = false, hashing = false;
+	struct hash_job hj = { 0 };
+	pthread_t hash_tid;
 	double t0 = util_now();
 	memset(res, 0, sizeof *res);
 
@@ -292,12 +377,18 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	const struct model_config *c = model_config(m);
 	if (!(tok = rec_open_tokenizer(m, o->model_path, o->tokenizer_path, &rc)))
 		goto out;
+	if (o->bos != REC_BOS_DEFAULT)
+		tok_set_add_bos(tok, o->bos == REC_BOS_YES);
 	if (!(sink.filter = cap_filter_create(o->capture ? o->capture : REC_DEFAULT_CAPTURE))) {
 		rc = ERR_ARG;
 		goto out;
 	}
 	if (!(ds = ds_open(o->data_path, o->text, o->field, &rc)))
 		goto out;
+	hj.m = m;
+	hashing = pthread_create(&hash_tid, NULL, hash_thread, &hj) == 0;
+	if (!hashing)
+		model_sha256(m, hj.sha);
 
 	/* pass 1: every sample must tokenize and fit before anything is written */
 	long total = 0;
@@ -321,22 +412,27 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 		             o->data_path ? o->data_path : "--text");
 		goto out;
 	}
-	if (!(logits = malloc((size_t)longest * c->vocab_size * sizeof *logits))) {
+	if (c->has_lm_head &&
+	    !(logits = malloc((size_t)longest * c->vocab_size * sizeof *logits))) {
 		rc = err_set(ERR_NOMEM, "out of memory for logits of %d tokens", longest);
 		goto out;
 	}
 
 	/* the run */
+	if (hashing) {
+		pthread_join(hash_tid, NULL);
+		hashing = false;
+	}
 	if (!(st = store_open(o->db_path, STORE_CREATE, &rc)))
 		goto out;
 	sink.st = st;
-	char sha[65];
-	model_sha256(m, sha);
+	const char *sha = hj.sha;
 	struct store_model_info mi = {
 		.name = base_name(o->model_path), .path = o->model_path,
 		.arch = model_arch_name(c->arch), .sha256 = sha,
-		.tokenizer = o->tokenizer_path ? o->tokenizer_path : "tokenizer.bin",
-		.bos_policy = "bos", .dtype = "f32",
+		.tokenizer = o->tokenizer_path ? o->tokenizer_path
+		             : model_tokenizer_source(m) ? model_tokenizer_source(m) : "tokenizer.bin",
+		.bos_policy = tok_special_policy(tok), .dtype = "f32",
 		.n_layer = c->n_layer, .n_head = c->n_head, .n_kv_head = c->n_kv_head,
 		.d_model = c->d_model, .d_head = c->d_head, .d_ff = c->d_ff,
 		.vocab_size = c->vocab_size, .n_ctx = c->n_ctx,
@@ -371,6 +467,7 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	/* pass 2: record */
 	if ((rc = ds_rewind(ds)) != 0)
 		goto out;
+	res->setup_seconds = util_now() - t0;
 	long index = 0;
 	while (index < total && (rc = ds_next(ds, &s)) == 1) {
 		if (index < start) {
@@ -401,6 +498,8 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 		rc = store_finish_run(st, run_id, "done");
 	run_open = false;
 out:
+	if (hashing)
+		pthread_join(hash_tid, NULL);
 	if (run_open && rc) {
 		/* keep the committed samples; the run can be resumed */
 		char msg[512];
