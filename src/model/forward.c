@@ -274,3 +274,19 @@ model__forward(struct model *m, const int32_t *tokens, int T,
 	}
 	return 0;
 }
+
+int
+model_unembed(struct model *m, const float *x, int T, float *logits)
+{
+	const struct model_config *c = &m->cfg;
+	if (!c->has_lm_head || !m->wcls)
+		return err_set(ERR_UNSUPPORTED, "the model has no language-model head");
+	if (T < 1)
+		return err_set(ERR_RANGE, "no rows to unembed");
+	float *xn = model__workspace(m, (size_t)T * c->d_model);
+	if (!xn)
+		return err_set(ERR_NOMEM, "out of memory");
+	norm_rows(c, xn, x, m->out_norm, m->out_norm_b, T);
+	kern_matmul(logits, xn, m->wcls, NULL, T, c->d_model, c->vocab_size);
+	return 0;
+}

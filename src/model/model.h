@@ -116,6 +116,13 @@ int model_forward(struct model *m, const int32_t *tokens, int n_tok,
                   struct cap_sink *sink, float *logits);
 
 /*
+ * The logit lens: put residual-stream rows x [n_tok, D] through the final
+ * norm and the classifier into logits [n_tok, V], exactly as the last
+ * layer's output is. ERR_UNSUPPORTED for models without an LM head.
+ */
+int model_unembed(struct model *m, const float *x, int n_tok, float *logits);
+
+/*
  * Write a llama2.c checkpoint from float32 parts (used by the demo and by
  * tests to build small models). `w` holds every tensor in the file order
  * above without the header and without the freq_cis tables, which are
