@@ -27,12 +27,35 @@ static const char *const point_names[CAP_POINT_COUNT] = {
 	[CAP_LN_FINAL] = "ln_final.hook_normalized",
 	[CAP_LOGITS] = "logits",
 	[CAP_ATTN_NORM] = "attn.hook_norm_pattern",
+	[CAP_ENC_ATTN_PATTERN] = "attn.hook_pattern",
+	[CAP_ENC_RESID_POST] = "hook_resid_post",
+	[CAP_ENC_OUT] = "encoder.ln_final.hook_normalized",
+	[CAP_DEC_ATTN_PATTERN] = "attn.hook_pattern",
+	[CAP_DEC_CROSS_PATTERN] = "cross_attn.hook_pattern",
+	[CAP_DEC_RESID_POST] = "hook_resid_post",
 };
+
+/* The stack a per-layer point belongs to: "blocks", "encoder", "decoder". */
+static const char *
+stack_of(enum cap_point p)
+{
+	switch (p) {
+	case CAP_ENC_ATTN_PATTERN:
+	case CAP_ENC_RESID_POST:
+		return "encoder";
+	case CAP_DEC_ATTN_PATTERN:
+	case CAP_DEC_CROSS_PATTERN:
+	case CAP_DEC_RESID_POST:
+		return "decoder";
+	default:
+		return "blocks";
+	}
+}
 
 static bool
 is_global(enum cap_point p)
 {
-	return p == CAP_EMBED || p == CAP_LN_FINAL || p == CAP_LOGITS;
+	return p == CAP_EMBED || p == CAP_LN_FINAL || p == CAP_LOGITS || p == CAP_ENC_OUT;
 }
 
 const char *
@@ -47,7 +70,7 @@ cap_hook_name(char *buf, size_t size, enum cap_point p, int layer)
 	if (is_global(p) || layer < 0)
 		snprintf(buf, size, "%s", cap_point_name(p));
 	else
-		snprintf(buf, size, "blocks.%d.%s", layer, cap_point_name(p));
+		snprintf(buf, size, "%s.%d.%s", stack_of(p), layer, cap_point_name(p));
 	return buf;
 }
 
@@ -61,10 +84,18 @@ cap_parse_hook_name(const char *name, enum cap_point *p, int *layer)
 			return 0;
 		}
 	}
-	int l, n = 0;
-	if (sscanf(name, "blocks.%d.%n", &l, &n) == 1 && n > 0 && l >= 0) {
+	static const char *const stacks[] = { "blocks", "encoder", "decoder" };
+	for (size_t k = 0; k < 3; k++) {
+		size_t sl = strlen(stacks[k]);
+		int l, n = 0;
+		if (strncmp(name, stacks[k], sl) != 0 || name[sl] != '.')
+			continue;
+		if (sscanf(name + sl, ".%d.%n", &l, &n) != 1 || n == 0 || l < 0)
+			continue;
 		for (int i = 0; i < CAP_POINT_COUNT; i++) {
-			if (!is_global((enum cap_point)i) && strcmp(name + n, point_names[i]) == 0) {
+			if (!is_global((enum cap_point)i) &&
+			    strcmp(stack_of((enum cap_point)i), stacks[k]) == 0 &&
+			    strcmp(name + sl + n, point_names[i]) == 0) {
 				*p = (enum cap_point)i;
 				*layer = l;
 				return 0;

@@ -44,6 +44,15 @@ enum cap_point {
 	                   * attention (Kobayashi et al. 2020): A_ij·‖v_j W_O^h‖,
 	                   * the length of what key j adds to query i's output
 	                   * through head h (biases left out)                      */
+	/* Encoder–decoder models (BART, T5): S = source tokens, T = target
+	 * tokens. Names follow TransformerLens' encoder–decoder models. */
+	CAP_ENC_ATTN_PATTERN,  /* encoder.L.attn.hook_pattern        [H, S, S] full   */
+	CAP_ENC_RESID_POST,    /* encoder.L.hook_resid_post          [S, D]           */
+	CAP_ENC_OUT,           /* encoder.ln_final.hook_normalized   [S, D] (what the
+	                        * decoder's cross-attention reads)                   */
+	CAP_DEC_ATTN_PATTERN,  /* decoder.L.attn.hook_pattern        [H, T, T] causal */
+	CAP_DEC_CROSS_PATTERN, /* decoder.L.cross_attn.hook_pattern  [H, T, S] full   */
+	CAP_DEC_RESID_POST,    /* decoder.L.hook_resid_post          [T, D]           */
 	CAP_POINT_COUNT
 };
 

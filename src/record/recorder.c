@@ -29,13 +29,26 @@ struct recorder {
 	int64_t sample_id;
 };
 
+/* Attention maps and the kind they are stored under; NULL for other points. */
+static const char *
+map_kind(enum cap_point p)
+{
+	switch (p) {
+	case CAP_ATTN_PATTERN: return "self";
+	case CAP_ENC_ATTN_PATTERN: return "encoder";
+	case CAP_DEC_ATTN_PATTERN: return "decoder";
+	case CAP_DEC_CROSS_PATTERN: return "cross";
+	default: return NULL;
+	}
+}
+
 static bool
 rec_want(struct cap_sink *sink, enum cap_point p, int layer)
 {
 	struct recorder *r = cap_container_of(sink, struct recorder, sink);
-	/* patterns are always wanted: their statistics are stored for every
-	 * head even when the maps themselves are not */
-	return p == CAP_ATTN_PATTERN || cap_filter_match(r->filter, p, layer);
+	/* maps are always wanted: their statistics are stored for every head
+	 * even when the maps themselves are not */
+	return map_kind(p) || cap_filter_match(r->filter, p, layer);
 }
 
 static int
@@ -43,18 +56,25 @@ rec_emit(struct cap_sink *sink, const struct cap_tensor *t)
 {
 	struct recorder *r = cap_container_of(sink, struct recorder, sink);
 	int rc = 0;
-	if (t->point == CAP_ATTN_PATTERN) {
+	const char *kind = map_kind(t->point);
+	if (kind) {
 		int H = t->shape[0], nq = t->shape[1], nk = t->shape[2];
 		bool keep = cap_filter_match(r->filter, t->point, t->layer);
+		/* statistics of the encoder and cross maps go under their own
+		 * layer numbers in a metric namespace: "encoder.entropy" ... */
+		bool plain = t->point == CAP_ATTN_PATTERN || t->point == CAP_DEC_ATTN_PATTERN;
 		for (int h = 0; h < H && !rc; h++) {
 			const float *A = t->data + (size_t)h * nq * nk; /* (nq, nk) */
 			double st[ANA_STAT_COUNT];
 			ana_head_stats(A, nq, nk, t->causal, st);
-			for (int k = 0; k < ANA_STAT_COUNT && !rc; k++)
-				rc = store_put_head_stat(r->st, r->sample_id, t->layer, h,
-				                         ana_stat_name((enum ana_stat)k), st[k]);
+			for (int k = 0; k < ANA_STAT_COUNT && !rc; k++) {
+				char metric[64];
+				snprintf(metric, sizeof metric, "%s%s%s", plain ? "" : kind,
+				         plain ? "" : ".", ana_stat_name((enum ana_stat)k));
+				rc = store_put_head_stat(r->st, r->sample_id, t->layer, h, metric, st[k]);
+			}
 			if (!rc && keep)
-				rc = store_put_attn(r->st, r->sample_id, t->layer, h, "self",
+				rc = store_put_attn(r->st, r->sample_id, t->layer, h, kind,
 				                    nq, nk, t->causal, r->enc, A);
 		}
 		return rc;
