@@ -52,10 +52,13 @@ fmt_when(char *buf, size_t n, double t)
 static int
 print_run(void *ctx, const struct store_run_info *r)
 {
+	struct store *s = ctx;
 	char when[32];
 	fmt_when(when, sizeof when, r->started);
-	printf("%-5" PRId64 " %-8s %6" PRId64 "/%-6" PRId64 " %-19s %s\n", r->id, r->status,
-	       r->n_samples, r->n_total, when, r->dataset);
+	struct store_model_info mi;
+	const char *model = s && store_get_model(s, r->model_id, &mi) == 0 ? mi.name : "?";
+	printf("%-5" PRId64 " %-8s %6" PRId64 "/%-6" PRId64 " %-19s %-24s %s\n", r->id,
+	       r->status, r->n_samples, r->n_total, when, model, r->dataset);
 	return 0;
 }
 
@@ -67,8 +70,8 @@ info_db(const char *path)
 	if (!s)
 		return cli_fail(rc);
 	printf("database     %s\nschema       version %d\n", path, STORE_SCHEMA_VERSION);
-	printf("\nrun   status   samples       started             dataset\n");
-	rc = store_each_run(s, print_run, NULL);
+	printf("\nrun   status   samples       started             model                    dataset\n");
+	rc = store_each_run(s, print_run, s);
 	store_close(s);
 	return rc ? cli_fail(rc) : 0;
 }
@@ -216,8 +219,8 @@ cmd_ls(int argc, char **argv)
 	if (!s)
 		return cli_fail(rc);
 	if (!samples) {
-		printf("run   status   samples       started             dataset\n");
-		rc = store_each_run(s, print_run, NULL);
+		printf("run   status   samples       started             model                    dataset\n");
+		rc = store_each_run(s, print_run, s);
 	} else {
 		int64_t id = run;
 		if (!id && (rc = store_latest_run(s, &id)) != 0) {

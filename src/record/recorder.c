@@ -18,15 +18,14 @@
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
 #include "../util/util.h"
+#include "writer.h"
 
 /* ---- the sink -------------------------------------------------------- */
 
 struct recorder {
 	struct cap_sink sink;
-	struct store *st;
 	struct cap_filter *filter;
-	enum store_enc enc;
-	int64_t sample_id;
+	struct rec_job *job;   /* the sample being filled */
 };
 
 /* Attention maps and the kind they are stored under; NULL for other points. */
@@ -51,38 +50,25 @@ rec_want(struct cap_sink *sink, enum cap_point p, int layer)
 	return map_kind(p) || cap_filter_match(r->filter, p, layer);
 }
 
+/* Copy what the forward pass offers into the sample's job; the writer
+ * thread computes the statistics, encodes and stores it. */
 static int
 rec_emit(struct cap_sink *sink, const struct cap_tensor *t)
 {
 	struct recorder *r = cap_container_of(sink, struct recorder, sink);
-	int rc = 0;
 	const char *kind = map_kind(t->point);
 	if (kind) {
-		int H = t->shape[0], nq = t->shape[1], nk = t->shape[2];
-		bool keep = cap_filter_match(r->filter, t->point, t->layer);
-		/* statistics of the encoder and cross maps go under their own
-		 * layer numbers in a metric namespace: "encoder.entropy" ... */
+		/* statistics of encoder and cross maps get a metric prefix:
+		 * "encoder.entropy", "cross.first_token" ... */
 		bool plain = t->point == CAP_ATTN_PATTERN || t->point == CAP_DEC_ATTN_PATTERN;
-		for (int h = 0; h < H && !rc; h++) {
-			const float *A = t->data + (size_t)h * nq * nk; /* (nq, nk) */
-			double st[ANA_STAT_COUNT];
-			ana_head_stats(A, nq, nk, t->causal, st);
-			for (int k = 0; k < ANA_STAT_COUNT && !rc; k++) {
-				char metric[64];
-				snprintf(metric, sizeof metric, "%s%s%s", plain ? "" : kind,
-				         plain ? "" : ".", ana_stat_name((enum ana_stat)k));
-				rc = store_put_head_stat(r->st, r->sample_id, t->layer, h, metric, st[k]);
-			}
-			if (!rc && keep)
-				rc = store_put_attn(r->st, r->sample_id, t->layer, h, kind,
-				                    nq, nk, t->causal, r->enc, A);
-		}
-		return rc;
+		char prefix[32];
+		snprintf(prefix, sizeof prefix, "%s%s", plain ? "" : kind, plain ? "" : ".");
+		return rw_job_map(r->job, kind, prefix,
+		                  cap_filter_match(r->filter, t->point, t->layer), t);
 	}
 	char name[96];
 	cap_hook_name(name, sizeof name, t->point, t->layer);
-	return store_put_act(r->st, r->sample_id, name, t->ndim, t->shape, r->enc,
-	                     t->data);
+	return rw_job_act(r->job, name, t);
 }
 
 static const struct cap_sink_ops rec_ops = { .want = rec_want, .emit = rec_emit };
@@ -298,11 +284,25 @@ options_json(const struct rec_options *o, const char *tok_path)
 	return s;
 }
 
-static const char *
-base_name(const char *p)
+/* A model's display name: the file name, or for a directory its name
+ * (the parent's when it is a generic "hf", "model" or "snapshot" folder). */
+static void
+model_name(const char *p, char *out, size_t n)
 {
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
+	char buf[4096];
+	snprintf(buf, sizeof buf, "%s", p);
+	size_t len = strlen(buf);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	char *last = strrchr(buf, '/');
+	const char *name = last ? last + 1 : buf;
+	if (last && (!strcmp(name, "hf") || !strcmp(name, "model") || !strcmp(name, "."))) {
+		*last = '\0';
+		char *prev = strrchr(buf, '/');
+		snprintf(out, n, "%s/%s", prev ? prev + 1 : buf, name);
+		return;
+	}
+	snprintf(out, n, "%s", name);
 }
 
 /* The model's fingerprint is computed beside pass 1 (hashing a large file
@@ -320,32 +320,27 @@ hash_thread(void *arg)
 	return NULL;
 }
 
-/* Record sample `index` inside its own transaction. */
+/* record_one's answer when the writer thread has failed: rw_finish()
+ * then reports the writer's own error */
+#define WRITER_FAILED 1
+
+/* Run sample `index` and hand it to the writer thread, which stores it in
+ * one transaction while the next sample runs. */
 static int
-record_one(struct store *st, struct recorder *rc_sink, struct model *m,
+record_one(struct rec_writer *w, struct recorder *rs, struct model *m,
            const struct tokenizer *tok, int64_t run_id, long index,
-           const struct ds_sample *s, const int32_t *ids, int n, float *logits)
+           const struct ds_sample *s, const int32_t *ids, int n, float *logits,
+           struct store_token *toks)
 {
 	const struct model_config *c = model_config(m);
 	int V = c->vocab_size;
-	struct store_token *toks = NULL;
-	int rc = store_begin(st);
-	if (rc)
+	if (!(rs->job = rw_acquire(w)))
+		return WRITER_FAILED;
+	int rc = model_forward(m, ids, n, &rs->sink, c->has_lm_head ? logits : NULL);
+	if (rc) {
+		rw_discard(w, rs->job);
 		return rc;
-	struct store_sample_info si = {
-		.run_id = run_id, .index = index, .text = s->text, .n_tok = n,
-		.loss = NAN,
-	};
-	if ((rc = store_put_sample(st, &si, &rc_sink->sample_id)) != 0)
-		goto fail;
-	if ((rc = model_forward(m, ids, n, &rc_sink->sink, c->has_lm_head ? logits : NULL)) != 0)
-		goto fail;
-	toks = calloc((size_t)n, sizeof *toks);
-	if (!toks) {
-		rc = err_set(ERR_NOMEM, "out of memory");
-		goto fail;
 	}
-	double nll = 0;
 #pragma omp parallel for schedule(static) if (n > 8)
 	for (int t = 0; t < n; t++) {
 		toks[t].id = ids[t];
@@ -358,19 +353,16 @@ record_one(struct store *st, struct recorder *rc_sink, struct model *m,
 		rec_token_outputs(logits + (size_t)t * V, V, t + 1 < n ? ids[t + 1] : -1,
 		                  &toks[t]);
 	}
+	double nll = 0;
 	for (int t = 0; c->has_lm_head && t + 1 < n; t++)
 		nll -= toks[t].next_logprob;
-	if ((rc = store_put_tokens(st, rc_sink->sample_id, toks, n)) != 0)
-		goto fail;
-	if (n > 1 && c->has_lm_head && (rc = store_set_sample_loss(st, rc_sink->sample_id,
-	                                         nll / (n - 1))) != 0)
-		goto fail;
-	free(toks);
-	return store_commit(st);
-fail:
-	free(toks);
-	store_rollback(st);
-	return rc;
+	double loss = c->has_lm_head && n > 1 ? nll / (n - 1) : NAN;
+	if ((rc = rw_job_sample(rs->job, run_id, index, s->text, toks, n, loss)) != 0) {
+		rw_discard(w, rs->job);
+		return rc;
+	}
+	rw_submit(w, rs->job);
+	return 0;
 }
 
 int
@@ -381,7 +373,9 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	struct tokenizer *tok = NULL;
 	struct ds_reader *ds = NULL;
 	struct store *st = NULL;
-	struct recorder sink = { .sink = { &rec_ops }, .enc = o->enc };
+	struct recorder sink = { .sink = { &rec_ops } };
+	struct rec_writer *w = NULL;
+	struct store_token *toks = NULL;
 	char *opts = NULL;
 	int32_t *ids = NULL;
 	float *logits = NULL;
@@ -432,8 +426,8 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 		             o->data_path ? o->data_path : "--text");
 		goto out;
 	}
-	if (c->has_lm_head &&
-	    !(logits = malloc((size_t)longest * c->vocab_size * sizeof *logits))) {
+	if (!(toks = calloc((size_t)longest, sizeof *toks)) || (c->has_lm_head &&
+	    !(logits = malloc((size_t)longest * c->vocab_size * sizeof *logits)))) {
 		rc = err_set(ERR_NOMEM, "out of memory for logits of %d tokens", longest);
 		goto out;
 	}
@@ -445,10 +439,11 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	}
 	if (!(st = store_open(o->db_path, STORE_CREATE, &rc)))
 		goto out;
-	sink.st = st;
 	const char *sha = hj.sha;
+	char mname[256];
+	model_name(o->model_path, mname, sizeof mname);
 	struct store_model_info mi = {
-		.name = base_name(o->model_path), .path = o->model_path,
+		.name = mname, .path = o->model_path,
 		.arch = model_arch_name(c->arch), .sha256 = sha,
 		.tokenizer = o->tokenizer_path ? o->tokenizer_path
 		             : model_tokenizer_source(m) ? model_tokenizer_source(m) : "tokenizer.bin",
@@ -484,8 +479,11 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	res->run_id = run_id;
 	res->n_skipped = start;
 
-	/* pass 2: record */
+	/* pass 2: record; the store belongs to the writer thread until
+	 * rw_finish() */
 	if ((rc = ds_rewind(ds)) != 0)
+		goto out;
+	if (!(w = rw_start(st, o->enc, 2, &rc)))
 		goto out;
 	res->setup_seconds = util_now() - t0;
 	long index = 0;
@@ -501,8 +499,14 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 		if ((rc = rec_tokenize(tok, &s, index, c->vocab_size, c->n_ctx,
 		                       o->max_tokens, &ids, &n)) != 0)
 			goto out;
-		if ((rc = record_one(st, &sink, m, tok, run_id, index, &s, ids, n, logits)) != 0)
+		if ((rc = record_one(w, &sink, m, tok, run_id, index, &s, ids, n, logits,
+		                     toks)) != 0) {
+			if (rc == WRITER_FAILED) {
+				rc = rw_finish(w);
+				w = NULL;
+			}
 			goto out;
+		}
 		free(ids);
 		ids = NULL;
 		res->n_samples++;
@@ -513,11 +517,24 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	}
 	if (rc < 0)
 		goto out;
-	rc = 0;
+	rc = rw_finish(w);
+	w = NULL;
+	if (rc)
+		goto out;
 	if (!res->interrupted)
 		rc = store_finish_run(st, run_id, "done");
 	run_open = false;
 out:
+	if (w) {
+		/* keep the error that stopped us; the writer's own comes second */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", err_msg(rc));
+		int wrc = rw_finish(w);
+		if (rc)
+			err_set(rc, "%s", msg);
+		else
+			rc = wrc;
+	}
 	if (hashing)
 		pthread_join(hash_tid, NULL);
 	if (run_open && rc) {
@@ -529,6 +546,7 @@ out:
 	}
 	res->seconds = util_now() - t0;
 	free(ids);
+	free(toks);
 	free(logits);
 	free(opts);
 	store_close(st);
