@@ -2,10 +2,15 @@
  * main.c — the attnscope command: git-style subcommands, each with --help.
  */
 #include <cblas.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "../util/util.h"
 #include "cli.h"
@@ -17,6 +22,47 @@
 /* from OpenBLAS; declared here so any cblas.h works */
 char *openblas_get_corename(void);
 int openblas_get_parallel(void);
+
+/* Does the CPU (and the OS) run AVX-512 F/BW/DQ/VL code? */
+static bool
+cpu_avx512(void)
+{
+#if defined(__x86_64__)
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) /* OSXSAVE */
+		return false;
+	unsigned lo, hi;
+	__asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	if ((lo & 0xe6) != 0xe6) /* XMM, YMM, opmask, ZMM state enabled */
+		return false;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return false;
+	return (b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1);
+#else
+	return false;
+#endif
+}
+
+/*
+ * Debian's OpenBLAS picks its AVX2 ("Haswell") kernels on some AVX-512
+ * CPUs it does not know, at half the speed. When the user has not chosen a
+ * core (OPENBLAS_CORETYPE unset), the CPU has AVX-512 and OpenBLAS chose
+ * an AVX2 core, run again with the SkylakeX kernels. OpenBLAS reads the
+ * variable when it loads, hence the re-exec.
+ */
+static void
+prefer_avx512_blas(char **argv)
+{
+	if (getenv("OPENBLAS_CORETYPE") || getenv("ATTNSCOPE_BLAS_CHECKED"))
+		return;
+	const char *core = openblas_get_corename();
+	if (!core || (strcasecmp(core, "haswell") && strcasecmp(core, "zen")) || !cpu_avx512())
+		return;
+	setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+	setenv("ATTNSCOPE_BLAS_CHECKED", "1", 1);
+	execv("/proc/self/exe", argv);
+	unsetenv("OPENBLAS_CORETYPE"); /* exec failed: go on as we are */
+}
 
 static const struct command {
 	const char *name;
@@ -107,6 +153,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	prefer_avx512_blas(argv);
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		if (argc > 2 && strcmp(cmd, "help") == 0) {
