@@ -27,6 +27,9 @@ struct ds_reader {
 	bool text_done;
 	int32_t *ids;
 	int ids_cap;
+	char *src;             /* pairs: the source text or ids */
+	int32_t *src_ids;
+	int src_ids_cap;
 };
 
 static bool
@@ -93,6 +96,8 @@ ds_close(struct ds_reader *r)
 	free(r->line);
 	free(r->text);
 	free(r->ids);
+	free(r->src);
+	free(r->src_ids);
 	free(r);
 }
 
@@ -136,6 +141,63 @@ blank(const char *s)
 	return true;
 }
 
+/* A string field into *buf (replacing it); 1 found, 0 absent, <0 error. */
+static int
+get_text(struct ds_reader *r, json_t *o, const char *key, char **buf, const char **out,
+         size_t *len)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return err_set(ERR_FORMAT, "%s:%ld: field \"%s\" is not a string", r->path,
+		               r->line_no, key);
+	size_t n = json_string_length(v);
+	if (strlen(json_string_value(v)) != n)
+		return err_set(ERR_FORMAT, "%s:%ld: field \"%s\" contains a NUL character",
+		               r->path, r->line_no, key);
+	char *t = strdup(json_string_value(v));
+	if (!t)
+		return err_set(ERR_NOMEM, "out of memory");
+	free(*buf);
+	*buf = t;
+	*out = t;
+	*len = n;
+	return 1;
+}
+
+/* A list of token ids into *buf; 1 found, 0 absent, <0 error. */
+static int
+get_ids(struct ds_reader *r, json_t *o, const char *key, int32_t **buf, int *cap,
+        const int32_t **out, int *n_out)
+{
+	json_t *ids = json_object_get(o, key);
+	if (!ids)
+		return 0;
+	size_t n = json_is_array(ids) ? json_array_size(ids) : 0;
+	if (!json_is_array(ids) || n == 0 || n > (1u << 24))
+		return err_set(ERR_FORMAT, "%s:%ld: \"%s\" must be a non-empty list of ids",
+		               r->path, r->line_no, key);
+	if ((int)n > *cap) {
+		int32_t *p = realloc(*buf, n * sizeof *p);
+		if (!p)
+			return err_set(ERR_NOMEM, "out of memory");
+		*buf = p;
+		*cap = (int)n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(ids, i);
+		json_int_t v = json_is_integer(e) ? json_integer_value(e) : -1;
+		if (!json_is_integer(e) || v < 0 || v > INT32_MAX)
+			return err_set(ERR_FORMAT, "%s:%ld: \"%s\"[%zu] is not a token id", r->path,
+			               r->line_no, key, i);
+		(*buf)[i] = (int32_t)v;
+	}
+	*out = *buf;
+	*n_out = (int)n;
+	return 1;
+}
+
 static int
 parse_jsonl(struct ds_reader *r, struct ds_sample *s, size_t len)
 {
@@ -150,62 +212,31 @@ parse_jsonl(struct ds_reader *r, struct ds_sample *s, size_t len)
 		             r->path, r->line_no);
 		goto out;
 	}
-	json_t *tv = json_object_get(o, r->field);
-	json_t *ids = json_object_get(o, "tokens");
-	if (tv) {
-		if (!json_is_string(tv)) {
-			rc = err_set(ERR_FORMAT, "%s:%ld: field \"%s\" is not a string",
-			             r->path, r->line_no, r->field);
+	if (json_object_get(o, "source") || json_object_get(o, "source_tokens")) {
+		s->pair = true;
+		int a = get_text(r, o, "source", &r->src, &s->source, &s->source_len);
+		int b = a ? 0 : get_ids(r, o, "source_tokens", &r->src_ids, &r->src_ids_cap,
+		                        &s->source_tokens, &s->n_source_tokens);
+		if (a < 0 || b < 0) {
+			rc = a < 0 ? a : b;
 			goto out;
 		}
-		size_t n = json_string_length(tv);
-		char *t = malloc(n + 1);
-		if (!t) {
-			rc = err_set(ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		memcpy(t, json_string_value(tv), n + 1);
-		if (strlen(t) != n) {
-			free(t);
-			rc = err_set(ERR_FORMAT, "%s:%ld: field \"%s\" contains a NUL character",
-			             r->path, r->line_no, r->field);
-			goto out;
-		}
-		free(r->text);
-		r->text = t;
-		s->text = t;
-		s->len = n;
-	} else if (ids) {
-		size_t n = json_is_array(ids) ? json_array_size(ids) : 0;
-		if (!json_is_array(ids) || n == 0 || n > (1u << 24)) {
-			rc = err_set(ERR_FORMAT, "%s:%ld: \"tokens\" must be a non-empty list of ids",
-			             r->path, r->line_no);
-			goto out;
-		}
-		if ((int)n > r->ids_cap) {
-			int32_t *p = realloc(r->ids, n * sizeof *p);
-			if (!p) {
-				rc = err_set(ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			r->ids = p;
-			r->ids_cap = (int)n;
-		}
-		for (size_t i = 0; i < n; i++) {
-			json_t *e = json_array_get(ids, i);
-			json_int_t v = json_is_integer(e) ? json_integer_value(e) : -1;
-			if (!json_is_integer(e) || v < 0 || v > INT32_MAX) {
-				rc = err_set(ERR_FORMAT, "%s:%ld: \"tokens\"[%zu] is not a token id",
-				             r->path, r->line_no, i);
-				goto out;
-			}
-			r->ids[i] = (int32_t)v;
-		}
-		s->tokens = r->ids;
-		s->n_tokens = (int)n;
-	} else {
-		rc = err_set(ERR_FORMAT, "%s:%ld: no \"%s\" field and no \"tokens\" list "
-		             "(choose the field with --field)", r->path, r->line_no, r->field);
+		int c = get_text(r, o, "target", &r->text, &s->text, &s->len);
+		int d = c ? 0 : get_ids(r, o, "target_tokens", &r->ids, &r->ids_cap, &s->tokens,
+		                        &s->n_tokens);
+		rc = c < 0 ? c : d < 0 ? d : 1;
+		goto out;
+	}
+	int a = get_text(r, o, r->field, &r->text, &s->text, &s->len);
+	int b = a ? 0 : get_ids(r, o, "tokens", &r->ids, &r->ids_cap, &s->tokens, &s->n_tokens);
+	if (a < 0 || b < 0) {
+		rc = a < 0 ? a : b;
+		goto out;
+	}
+	if (!a && !b) {
+		rc = err_set(ERR_FORMAT, "%s:%ld: no \"%s\" field, no \"tokens\" list and no "
+		             "\"source\" (choose the field with --field)", r->path, r->line_no,
+		             r->field);
 		goto out;
 	}
 	rc = 1;

@@ -7,7 +7,8 @@
  *   .txt            one sample per line (blank lines are skipped)
  *   .jsonl / .json  one JSON object per line; the text is in field `field`
  *                   (default "text"), or the line carries "tokens": [ids]
- *                   recorded exactly as given (no BOS added)
+ *                   recorded exactly as given (no BOS added); or a pair:
+ *                   "source"/"source_tokens" with "target"/"target_tokens"
  */
 #ifndef ATTNSCOPE_RECORD_H
 #define ATTNSCOPE_RECORD_H
@@ -32,6 +33,15 @@ struct ds_sample {
 	const int32_t *tokens;  /* when the sample is a list of ids          */
 	int n_tokens;
 	long line;              /* 1-based line in the file                  */
+	/* (source, target) pairs for encoder–decoder models: JSONL "source"
+	 * or "source_tokens", and "target" or "target_tokens" (the decoder
+	 * input as given, starting with the decoder start token), which then
+	 * fill text/tokens above; the target may be absent (generation) */
+	bool pair;
+	const char *source;
+	size_t source_len;
+	const int32_t *source_tokens;
+	int n_source_tokens;
 };
 
 /* Constructor: open a dataset file (format from the extension) or, when
