@@ -1077,8 +1077,8 @@ test_hf_errors(void **state)
 		{ "{\"model\": ", ERR_FORMAT, "bad JSON" },
 		{ "[1, 2]", ERR_FORMAT, "no model" },
 		{ "{\"model\": 5}", ERR_FORMAT, "no model" },
-		{ "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", ERR_UNSUPPORTED,
-		  "Unigram" },
+		{ "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {}}}", ERR_UNSUPPORTED,
+		  "WordLevel" },
 		{ "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, "
 		  "\"merges\": []}}", ERR_FORMAT, "bad id" },
 		{ "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 0}, "

@@ -124,29 +124,54 @@ info_model(const char *path)
 	const struct model_config *c = model_config(m);
 	char sha[65];
 	model_sha256(m, sha);
+	struct tokenizer *t = rec_open_tokenizer(m, path, NULL, &rc);
 	printf("model        %s\n", path);
 	printf("format       %s (%s)\n", model_format_name(c->format), c->name);
-	printf("architecture %s (%s attention", model_arch_name(c->arch),
-	       c->causal ? "causal" : "bidirectional");
-	if (c->arch == MODEL_ARCH_LLAMA)
-		printf(", RoPE theta %g on %s", c->rope_theta,
-		       c->rope == MODEL_ROPE_ADJACENT ? "adjacent pairs" : "halves");
-	else
-		printf(", %d learned positions", c->n_pos);
-	printf(")\n");
-	printf("layers       %d\n", c->n_layer);
+	if (c->encdec) {
+		printf("architecture %s (encoder-decoder: bidirectional encoder, causal decoder "
+		       "with cross-attention, ", model_arch_name(c->arch));
+		if (c->arch == MODEL_ARCH_T5)
+			printf("relative positions in %d buckets up to distance %d)\n",
+			       c->n_rel_bucket, c->rel_max_distance);
+		else
+			printf("%d learned positions)\n", c->n_pos);
+		printf("layers       %d encoder, %d decoder\n", c->n_layer, c->n_dec_layer);
+		char b1[128], b2[128];
+		const char *ps = t ? tok_piece(t, c->decoder_start) : NULL;
+		const char *pe = t && c->eos_id >= 0 ? tok_piece(t, c->eos_id) : NULL;
+		printf("decoder      starts with %d '%s', ends at %d '%s'\n", c->decoder_start,
+		       cli_escape_piece(ps ? ps : "?", b1, sizeof b1), c->eos_id,
+		       cli_escape_piece(pe ? pe : "?", b2, sizeof b2));
+	} else {
+		printf("architecture %s (%s attention", model_arch_name(c->arch),
+		       c->causal ? "causal" : "bidirectional");
+		if (c->arch == MODEL_ARCH_LLAMA)
+			printf(", RoPE theta %g on %s", c->rope_theta,
+			       c->rope == MODEL_ROPE_ADJACENT ? "adjacent pairs" : "halves");
+		else
+			printf(", %d learned positions", c->n_pos);
+		printf(")\n");
+		printf("layers       %d\n", c->n_layer);
+	}
 	printf("heads        %d query, %d key/value (%s), head width %d\n", c->n_head,
 	       c->n_kv_head, c->n_kv_head < c->n_head ? "grouped-query" : "multi-head",
 	       c->d_head);
-	printf("width        %d (MLP %d), norm eps %g\n", c->d_model, c->d_ff, c->norm_eps);
+	if (c->encdec)
+		printf("width        %d (feed-forward %d, %s%s), norm eps %g\n", c->d_model, c->d_ff,
+		       c->gated_ffn ? "gated " : "", c->act, c->norm_eps);
+	else
+		printf("width        %d (MLP %d), norm eps %g\n", c->d_model, c->d_ff, c->norm_eps);
 	printf("vocabulary   %d (%s)\n", c->vocab_size,
 	       !c->has_lm_head ? "encoder: no language-model head"
 	       : c->shared_classifier ? "classifier tied to the embedding" : "separate classifier");
-	printf("context      %d tokens\n", c->n_ctx);
+	if (c->arch == MODEL_ARCH_T5)
+		printf("context      no limit of its own (relative positions)\n");
+	else
+		printf("context      %d tokens%s\n", c->n_ctx,
+		       c->encdec ? " each for source and target" : "");
 	printf("parameters   %zu (held as float32)\n", model_n_params(m));
 	printf("tensors      %s\n", model_tensor_summary(m));
 	printf("sha256       %s\n", sha);
-	struct tokenizer *t = rec_open_tokenizer(m, path, NULL, &rc);
 	if (t)
 		print_tokenizer(t);
 	else

@@ -2,7 +2,8 @@
  * hf_load.c — models from Hugging Face directories: config.json plus
  * model.safetensors or a sharded model.safetensors.index.json.
  * Architectures: Llama/Mistral/Qwen2 (RoPE on halves), GPT-2 (Conv1D
- * weights stored [in, out], transposed here), BERT.
+ * weights stored [in, out], transposed here), BERT; BART and T5 are
+ * handed to the encoder–decoder loader of encdec.c.
  */
 #include "model_internal.h"
 
@@ -16,8 +17,8 @@
 #include "../util/util.h"
 
 /* an integer config field; dflt < 0 means required */
-static int
-cfg_int(json_t *cfg, const char *key, int dflt, int *out, const char *path)
+int
+model__cfg_int(json_t *cfg, const char *key, int dflt, int *out, const char *path)
 {
 	json_t *v = json_object_get(cfg, key);
 	if (!v || json_is_null(v)) {
@@ -34,24 +35,24 @@ cfg_int(json_t *cfg, const char *key, int dflt, int *out, const char *path)
 	return 0;
 }
 
-static float
-cfg_float(json_t *cfg, const char *key, float dflt)
+float
+model__cfg_float(json_t *cfg, const char *key, float dflt)
 {
 	json_t *v = json_object_get(cfg, key);
 	return json_is_number(v) ? (float)json_number_value(v) : dflt;
 }
 
-static const char *
-cfg_str(json_t *cfg, const char *key)
+const char *
+model__cfg_str(json_t *cfg, const char *key)
 {
 	json_t *v = json_object_get(cfg, key);
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 /* find "prefix+name" for the first prefix that has it */
-static const struct fmt_tensor *
-find(const struct safetensors *st, const char *const *prefixes, const char *fmt, int l,
-     char *name, size_t size)
+const struct fmt_tensor *
+model__st_find(const struct safetensors *st, const char *const *prefixes, const char *fmt,
+               int l, char *name, size_t size)
 {
 	char rest[160];
 	snprintf(rest, sizeof rest, fmt, l);
@@ -96,7 +97,7 @@ model__open_hf(struct model *m, const char *dir)
 	if (!(st = st_open(p, &rc)))
 		goto out;
 
-	const char *type = cfg_str(cfg, "model_type");
+	const char *type = model__cfg_str(cfg, "model_type");
 	json_t *archs = json_object_get(cfg, "architectures");
 	const char *archname = json_is_array(archs) ? json_string_value(json_array_get(archs, 0))
 	                                             : NULL;
@@ -106,21 +107,26 @@ model__open_hf(struct model *m, const char *dir)
 		rc = err_set(ERR_FORMAT, "hf: '%s/config.json' has no \"model_type\"", dir);
 		goto out;
 	}
+	if (!strcmp(type, "bart") || !strcmp(type, "t5")) {
+		if ((rc = model__open_encdec(m, dir, cfg, st, type)) != 0)
+			goto out;
+		goto finish;
+	}
 	int n_pos = 0;
 	if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2")) {
 		c->arch = MODEL_ARCH_LLAMA;
 		c->rope = MODEL_ROPE_HALVES;
 		c->causal = true;
-		if ((rc = cfg_int(cfg, "hidden_size", -1, &c->d_model, dir)) ||
-		    (rc = cfg_int(cfg, "intermediate_size", -1, &c->d_ff, dir)) ||
-		    (rc = cfg_int(cfg, "num_hidden_layers", -1, &c->n_layer, dir)) ||
-		    (rc = cfg_int(cfg, "num_attention_heads", -1, &c->n_head, dir)) ||
-		    (rc = cfg_int(cfg, "num_key_value_heads", c->n_head, &c->n_kv_head, dir)) ||
-		    (rc = cfg_int(cfg, "vocab_size", -1, &c->vocab_size, dir)) ||
-		    (rc = cfg_int(cfg, "max_position_embeddings", 2048, &c->n_ctx, dir)))
+		if ((rc = model__cfg_int(cfg, "hidden_size", -1, &c->d_model, dir)) ||
+		    (rc = model__cfg_int(cfg, "intermediate_size", -1, &c->d_ff, dir)) ||
+		    (rc = model__cfg_int(cfg, "num_hidden_layers", -1, &c->n_layer, dir)) ||
+		    (rc = model__cfg_int(cfg, "num_attention_heads", -1, &c->n_head, dir)) ||
+		    (rc = model__cfg_int(cfg, "num_key_value_heads", c->n_head, &c->n_kv_head, dir)) ||
+		    (rc = model__cfg_int(cfg, "vocab_size", -1, &c->vocab_size, dir)) ||
+		    (rc = model__cfg_int(cfg, "max_position_embeddings", 2048, &c->n_ctx, dir)))
 			goto out;
-		c->norm_eps = cfg_float(cfg, "rms_norm_eps", 1e-6f);
-		c->rope_theta = cfg_float(cfg, "rope_theta", 10000.0f);
+		c->norm_eps = model__cfg_float(cfg, "rms_norm_eps", 1e-6f);
+		c->rope_theta = model__cfg_float(cfg, "rope_theta", 10000.0f);
 		json_t *rs = json_object_get(cfg, "rope_scaling");
 		if (rs && !json_is_null(rs)) {
 			rc = err_set(ERR_UNSUPPORTED, "hf: '%s': rope_scaling is not supported yet",
@@ -135,18 +141,18 @@ model__open_hf(struct model *m, const char *dir)
 	} else if (!strcmp(type, "gpt2")) {
 		c->arch = MODEL_ARCH_GPT2;
 		c->causal = true;
-		if ((rc = cfg_int(cfg, "n_embd", -1, &c->d_model, dir)) ||
-		    (rc = cfg_int(cfg, "n_layer", -1, &c->n_layer, dir)) ||
-		    (rc = cfg_int(cfg, "n_head", -1, &c->n_head, dir)) ||
-		    (rc = cfg_int(cfg, "vocab_size", -1, &c->vocab_size, dir)) ||
-		    (rc = cfg_int(cfg, "n_positions", 1024, &n_pos, dir)))
+		if ((rc = model__cfg_int(cfg, "n_embd", -1, &c->d_model, dir)) ||
+		    (rc = model__cfg_int(cfg, "n_layer", -1, &c->n_layer, dir)) ||
+		    (rc = model__cfg_int(cfg, "n_head", -1, &c->n_head, dir)) ||
+		    (rc = model__cfg_int(cfg, "vocab_size", -1, &c->vocab_size, dir)) ||
+		    (rc = model__cfg_int(cfg, "n_positions", 1024, &n_pos, dir)))
 			goto out;
-		if ((rc = cfg_int(cfg, "n_inner", 4 * c->d_model, &c->d_ff, dir)))
+		if ((rc = model__cfg_int(cfg, "n_inner", 4 * c->d_model, &c->d_ff, dir)))
 			goto out;
 		c->n_kv_head = c->n_head;
 		c->n_ctx = n_pos;
-		c->norm_eps = cfg_float(cfg, "layer_norm_epsilon", 1e-5f);
-		const char *act = cfg_str(cfg, "activation_function");
+		c->norm_eps = model__cfg_float(cfg, "layer_norm_epsilon", 1e-5f);
+		const char *act = model__cfg_str(cfg, "activation_function");
 		if (act && strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh")) {
 			rc = err_set(ERR_UNSUPPORTED, "hf: '%s': activation '%s' is not supported "
 			             "(gelu_new)", dir, act);
@@ -156,18 +162,18 @@ model__open_hf(struct model *m, const char *dir)
 	} else if (!strcmp(type, "bert")) {
 		c->arch = MODEL_ARCH_BERT;
 		c->causal = false;
-		if ((rc = cfg_int(cfg, "hidden_size", -1, &c->d_model, dir)) ||
-		    (rc = cfg_int(cfg, "intermediate_size", -1, &c->d_ff, dir)) ||
-		    (rc = cfg_int(cfg, "num_hidden_layers", -1, &c->n_layer, dir)) ||
-		    (rc = cfg_int(cfg, "num_attention_heads", -1, &c->n_head, dir)) ||
-		    (rc = cfg_int(cfg, "vocab_size", -1, &c->vocab_size, dir)) ||
-		    (rc = cfg_int(cfg, "max_position_embeddings", 512, &n_pos, dir)))
+		if ((rc = model__cfg_int(cfg, "hidden_size", -1, &c->d_model, dir)) ||
+		    (rc = model__cfg_int(cfg, "intermediate_size", -1, &c->d_ff, dir)) ||
+		    (rc = model__cfg_int(cfg, "num_hidden_layers", -1, &c->n_layer, dir)) ||
+		    (rc = model__cfg_int(cfg, "num_attention_heads", -1, &c->n_head, dir)) ||
+		    (rc = model__cfg_int(cfg, "vocab_size", -1, &c->vocab_size, dir)) ||
+		    (rc = model__cfg_int(cfg, "max_position_embeddings", 512, &n_pos, dir)))
 			goto out;
 		c->n_kv_head = c->n_head;
 		c->n_ctx = n_pos;
-		c->norm_eps = cfg_float(cfg, "layer_norm_eps", 1e-12f);
-		const char *act = cfg_str(cfg, "hidden_act");
-		const char *pet = cfg_str(cfg, "position_embedding_type");
+		c->norm_eps = model__cfg_float(cfg, "layer_norm_eps", 1e-12f);
+		const char *act = model__cfg_str(cfg, "hidden_act");
+		const char *pet = model__cfg_str(cfg, "position_embedding_type");
 		if ((act && strcmp(act, "gelu")) || (pet && strcmp(pet, "absolute"))) {
 			rc = err_set(ERR_UNSUPPORTED, "hf: '%s': BERT with hidden_act '%s' and "
 			             "position_embedding_type '%s' is not supported", dir,
@@ -176,7 +182,7 @@ model__open_hf(struct model *m, const char *dir)
 		}
 	} else {
 		rc = err_set(ERR_UNSUPPORTED, "hf: '%s': model_type '%s' is not supported "
-		             "(llama, mistral, qwen2, gpt2, bert)", dir, type);
+		             "(llama, mistral, qwen2, gpt2, bert, bart, t5)", dir, type);
 		goto out;
 	}
 	if ((rc = model__check_config(c, dir)) != 0)
@@ -206,13 +212,14 @@ model__open_hf(struct model *m, const char *dir)
 	char nm[256];
 #define GET(dst, fmt, l, d0, d1, tr)                                               \
 	do {                                                                           \
-		const struct fmt_tensor *t_ = find(st, pre, fmt, l, nm, sizeof nm);        \
+		const struct fmt_tensor *t_ = model__st_find(st, pre, fmt, l, nm,       \
+		                                             sizeof nm);                \
 		if (!((dst) = model__take(m, t_, nm, (d0), (d1), (tr), &rc)))             \
 			goto out;                                                              \
 	} while (0)
 #define GET_OPT(dst, fmt, l, d0, d1)                                               \
 	do {                                                                           \
-		if (find(st, pre, fmt, l, nm, sizeof nm))                                  \
+		if (model__st_find(st, pre, fmt, l, nm, sizeof nm))                    \
 			GET(dst, fmt, l, d0, d1, false);                                       \
 	} while (0)
 	if (c->arch == MODEL_ARCH_LLAMA) {
@@ -223,7 +230,8 @@ model__open_hf(struct model *m, const char *dir)
 			m->wcls = m->tok_emb;
 		} else {
 			static const char *const pre_head[] = { "", NULL };
-			const struct fmt_tensor *t = find(st, pre_head, "lm_head.weight", 0, nm, sizeof nm);
+			const struct fmt_tensor *t = model__st_find(st, pre_head, "lm_head.weight", 0,
+			                                            nm, sizeof nm);
 			if (!t) { /* some checkpoints tie without saying so */
 				m->wcls = m->tok_emb;
 				c->shared_classifier = true;
@@ -281,7 +289,7 @@ model__open_hf(struct model *m, const char *dir)
 	} else {
 		static const char *const pre[] = { "bert.", "", NULL };
 		int n_types;
-		if ((rc = cfg_int(cfg, "type_vocab_size", 2, &n_types, dir)))
+		if ((rc = model__cfg_int(cfg, "type_vocab_size", 2, &n_types, dir)))
 			goto out;
 		c->n_pos = n_pos;
 		GET(m->tok_emb, "embeddings.word_embeddings.weight", 0, V, D, false);
@@ -311,6 +319,7 @@ model__open_hf(struct model *m, const char *dir)
 	}
 #undef GET
 #undef GET_OPT
+finish:
 	model__finish_summary(m);
 	if (!(m->tok_source = strdup(dir))) {
 		rc = err_set(ERR_NOMEM, "out of memory");

@@ -18,12 +18,12 @@
 
 /* Limits that no real model reaches; a header past them is hostile or
  * corrupt and is refused before any allocation. */
-#define MAX_DIM (1 << 16)
+#define MAX_DIM MODEL_MAX_DIM
 #define MAX_FF (1 << 20)
-#define MAX_LAYER 1024
+#define MAX_LAYER MODEL_MAX_LAYER
 #define MAX_HEAD 1024
 #define MAX_VOCAB (1 << 22)
-#define MAX_CTX (1 << 20)
+#define MAX_CTX MODEL_MAX_CTX
 
 const char *
 model_arch_name(enum model_arch a)
@@ -32,6 +32,8 @@ model_arch_name(enum model_arch a)
 	case MODEL_ARCH_LLAMA: return "llama";
 	case MODEL_ARCH_GPT2: return "gpt2";
 	case MODEL_ARCH_BERT: return "bert";
+	case MODEL_ARCH_BART: return "bart";
+	case MODEL_ARCH_T5: return "t5";
 	default: return "?";
 	}
 }
@@ -60,8 +62,10 @@ model__check_config(const struct model_config *c, const char *path)
 		               "layers %d, heads %d, kv heads %d, vocab %d, context %d)",
 		               path, c->d_model, c->d_ff, c->n_layer, c->n_head,
 		               c->n_kv_head, c->vocab_size, c->n_ctx);
-	if (c->d_model % c->n_head != 0 || c->n_head % c->n_kv_head != 0 ||
-	    (c->arch == MODEL_ARCH_LLAMA && (c->d_model / c->n_head) % 2 != 0))
+	/* T5's head width is d_kv, independent of d_model: checked by its loader */
+	if (c->arch != MODEL_ARCH_T5 &&
+	    (c->d_model % c->n_head != 0 || c->n_head % c->n_kv_head != 0 ||
+	     (c->arch == MODEL_ARCH_LLAMA && (c->d_model / c->n_head) % 2 != 0)))
 		return err_set(ERR_FORMAT,
 		               "model '%s': dim %d, heads %d and kv heads %d do not "
 		               "divide into %shead widths", path, c->d_model,
@@ -120,6 +124,10 @@ model_open(const char *path, int *err)
 	}
 	if (rc)
 		goto fail;
+	if (!m->cfg.encdec) {
+		m->cfg.decoder_start = -1;
+		m->cfg.eos_id = -1;
+	}
 	return m;
 fail:
 	model_close(m);
@@ -137,6 +145,7 @@ model_close(struct model *m)
 		munmap(m->map, m->map_size);
 	free(m->arena);
 	free(m->layer);
+	free(m->dec_layer);
 	free(m->ws);
 	free(m->path);
 	free(m->tok_source);
@@ -272,6 +281,10 @@ model_forward(struct model *m, const int32_t *tokens, int n_tok,
               struct cap_sink *sink, float *logits)
 {
 	const struct model_config *c = &m->cfg;
+	if (c->encdec)
+		return err_set(ERR_UNSUPPORTED, "model '%s' is an encoder-decoder (%s): run it "
+		               "on a (source, target) pair with model_forward_encdec() or "
+		               "model_generate_encdec()", m->path, model_arch_name(c->arch));
 	if (n_tok < 1 || n_tok > c->n_ctx)
 		return err_set(ERR_RANGE, "sequence of %d tokens: the model takes 1 to %d",
 		               n_tok, c->n_ctx);

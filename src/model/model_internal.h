@@ -15,7 +15,13 @@
  *   GPT2:  attn_norm(+_b), wq/wk/wv/wo + biases, ffn_norm(+_b),
  *          w_up [F, D] + b_up, w_down [D, F] + b_down
  *   BERT:  as GPT2, with attn_norm = LayerNorm after attention and
- *          ffn_norm = LayerNorm after the MLP (post-LN) */
+ *          ffn_norm = LayerNorm after the MLP (post-LN)
+ *   BART:  as BERT (post-LN, biases); decoder blocks add the cross-
+ *          attention x* and its LayerNorm cross_norm (encoder_attn_*)
+ *   T5:    attn_norm, cross_norm, ffn_norm are the RMSNorm gains of the
+ *          sub-layers (pre-norm, no biases); wq/wk/wv [I, D], wo [D, I]
+ *          with I = H·dh; w_up = wi (v1.0) or wi_1 with w_gate = wi_0
+ *          (v1.1), w_down = wo */
 struct layer_weights {
 	const float *attn_norm, *attn_norm_b; /* [D]      */
 	const float *wq, *bq;                 /* [D, D]   */
@@ -26,7 +32,16 @@ struct layer_weights {
 	const float *w_gate;                  /* [F, D]   */
 	const float *w_up, *b_up;             /* [F, D]   */
 	const float *w_down, *b_down;         /* [D, F]   */
+	/* decoder cross-attention (encoder–decoder models) */
+	const float *cross_norm, *cross_norm_b; /* [D]    */
+	const float *xq, *bxq;                /* [I, D]   queries from the decoder */
+	const float *xk, *bxk;                /* [I, D]   keys from the encoder    */
+	const float *xv, *bxv;                /* [I, D]   values from the encoder  */
+	const float *xo, *bxo;                /* [D, I]   */
 };
+
+/* Feed-forward activations of the encoder–decoder models. */
+enum model_act { MODEL_ACT_RELU, MODEL_ACT_GELU_ERF, MODEL_ACT_GELU_TANH, MODEL_ACT_SILU };
 
 struct model {
 	struct model_config cfg;
@@ -48,6 +63,19 @@ struct model {
 	char summary[256];     /* tensor types, see model_tensor_summary */
 	int type_count[64];    /* tensors converted, by enum fmt_type   */
 	char *tok_source;      /* see model_tokenizer_source            */
+
+	/* encoder–decoder (BART, T5): m->layer holds the encoder blocks */
+	struct layer_weights *dec_layer;        /* [n_dec_layer]              */
+	const float *enc_pos, *dec_pos;         /* BART [n_pos + 2, D]        */
+	const float *enc_emb_norm, *enc_emb_norm_b; /* BART [D]               */
+	const float *dec_emb_norm, *dec_emb_norm_b; /* BART [D]               */
+	const float *enc_rel_bias, *dec_rel_bias;   /* T5 [n_rel_bucket, H]   */
+	const float *enc_out_norm, *dec_out_norm;   /* T5 final RMSNorm [D]   */
+	const float *lm_head;                   /* [V, D] (tied: tok_emb)     */
+	const float *logits_bias;               /* BART final_logits_bias [V], or NULL */
+	float emb_scale;                        /* BART scale_embedding: √D, else 1 */
+	float lm_scale;                         /* T5 tied head: D^-0.5, else 1 */
+	enum model_act act;
 };
 
 /* Loaders: fill m->cfg and the weight pointers; return 0 or an error. */
@@ -55,8 +83,36 @@ int model__open_llama2c(struct model *m, const char *path);
 int model__open_gguf(struct model *m, const char *path);
 int model__open_hf(struct model *m, const char *dir);
 
+/* Encoder–decoder directories (encdec.c): model_type "bart" or "t5",
+ * called by model__open_hf with the parsed config.json (a jansson
+ * json_t) and the open safetensors; fills m->cfg and every weight. */
+struct json_t;
+struct safetensors;
+struct fmt_tensor;
+int model__open_encdec(struct model *m, const char *dir, struct json_t *cfg,
+                       const struct safetensors *st, const char *type);
+
+/* config.json readers shared by the HF loaders (hf_load.c). An integer
+ * field: dflt < 0 means required; values must be in 1 .. 2^24. */
+int model__cfg_int(struct json_t *cfg, const char *key, int dflt, int *out,
+                   const char *path);
+/* A number (dflt when absent or not a number), a string (NULL if absent). */
+float model__cfg_float(struct json_t *cfg, const char *key, float dflt);
+const char *model__cfg_str(struct json_t *cfg, const char *key);
+/* The tensor "prefix + name" for the first prefix (NULL-terminated list)
+ * that has it; `fmt` may hold one %d for `l`. `name` receives the full
+ * name found, or the first prefix's when none exists (for messages). */
+const struct fmt_tensor *model__st_find(const struct safetensors *st,
+                                        const char *const *prefixes, const char *fmt,
+                                        int l, char *name, size_t size);
+
 /* Validate dims shared by every format (positive, divisible, bounded). */
 int model__check_config(const struct model_config *c, const char *path);
+
+/* Bounds of model__check_config, for loaders with dims of their own. */
+#define MODEL_MAX_DIM (1 << 16)
+#define MODEL_MAX_LAYER 1024
+#define MODEL_MAX_CTX (1 << 20)
 
 struct fmt_tensor;
 

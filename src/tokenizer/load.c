@@ -416,6 +416,7 @@ tok_free(struct tokenizer *t)
 	if (!t)
 		return;
 	tok__bpe_release(t);
+	tok__uni_release(t);
 	free(t->blob);
 	free(t->off);
 	free(t->len);
@@ -443,6 +444,7 @@ tok_kind_name(enum tok_kind kind)
 	case TOK_SPM: return "spm";
 	case TOK_BPE: return "bpe";
 	case TOK_WORDPIECE: return "wordpiece";
+	case TOK_UNIGRAM: return "unigram";
 	case TOK_KIND_COUNT: break;
 	}
 	return "?";
@@ -555,9 +557,11 @@ match_special(const struct tokenizer *t, const unsigned char *s, size_t n,
 
 static int
 encode_fragment(const struct tokenizer *t, const char *s, size_t n,
-                bool after_special, struct tok__ids *out)
+                bool after_special, bool at_start, struct tok__ids *out)
 {
 	switch (t->kind) {
+	case TOK_UNIGRAM:
+		return tok__uni_encode(t, s, n, at_start, out);
 	case TOK_SPM:
 		return tok__spm_encode(t, s, n, t->add_space_prefix && after_special,
 		                       out);
@@ -595,7 +599,7 @@ encode_text(const struct tokenizer *t, const char *text, size_t len,
 					end--;
 			if (end > start) {
 				rc = encode_fragment(t, text + start, end - start,
-				                     after_special, out);
+				                     after_special, start == 0, out);
 				if (rc)
 					return rc;
 			}
@@ -611,7 +615,7 @@ encode_text(const struct tokenizer *t, const char *text, size_t len,
 	}
 	if (len > start)
 		return encode_fragment(t, text + start, len - start, after_special,
-		                       out);
+		                       start == 0, out);
 	return 0;
 }
 
@@ -749,6 +753,35 @@ decode_spm(const struct tokenizer *t, int prev_id, int id, struct sink *k)
 	}
 }
 
+/* HF's Metaspace decoder (or, without a decoder, tokens joined by " ") */
+static void
+decode_unigram(const struct tokenizer *t, int prev_id, int id, struct sink *k)
+{
+	const char *p = t->blob + t->off[id];
+	size_t n = t->len[id];
+	const char *rep = t->uni_dec_rep;
+	size_t rl = t->uni_dec_rep_len;
+
+	if (t->uni_decoder == 0) {
+		if (prev_id >= 0)
+			sink_put(k, " ", 1);
+		sink_put(k, p, n);
+		return;
+	}
+	/* every replacement becomes a space, except in the first token */
+	bool drop = prev_id < 0 && t->uni_dec_prepend != TOK__PREPEND_NEVER;
+	for (size_t i = 0; i < n;) {
+		if (rl > 0 && n - i >= rl && memcmp(p + i, rep, rl) == 0) {
+			if (!drop)
+				sink_put(k, " ", 1);
+			i += rl;
+		} else {
+			sink_put(k, p + i, 1);
+			i++;
+		}
+	}
+}
+
 static void
 decode_wordpiece(const struct tokenizer *t, int prev_id, int id,
                  struct sink *k)
@@ -814,6 +847,9 @@ tok_decode(const struct tokenizer *t, int prev_id, int id, char *buf,
 	case TOK_WORDPIECE:
 		decode_wordpiece(t, prev_id, id, &k);
 		break;
+	case TOK_UNIGRAM:
+		decode_unigram(t, prev_id, id, &k);
+		break;
 	default:
 		return -1;
 	}
@@ -854,6 +890,8 @@ finish(struct tokenizer *t, bool first_wins)
 			t->byte_id[b] = tok__spm_byte_token(t, (unsigned char)b);
 	} else if (t->kind == TOK_BPE) {
 		tok__bpe_init_bytemap(t);
+	} else if (t->kind == TOK_UNIGRAM && (rc = tok__uni_build(t)) != 0) {
+		return rc;
 	}
 	if ((rc = tok__build_specials(t)) != 0)
 		return rc;
@@ -1714,6 +1752,245 @@ json_bool_or(json_t *o, const char *key, bool dflt)
 	return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
+/* ------------------------------------------------------------------------
+ * Unigram tokenizer.json
+ */
+
+/* model.vocab [[piece, score], ...] (id = index) plus added_tokens. */
+static struct tokenizer *
+hf_unigram_vocab(json_t *model, json_t *added, const char *file, int *rc)
+{
+	json_t *vocab = json_object_get(model, "vocab"), *e;
+	struct tokenizer *t = NULL;
+	unsigned char *seen = NULL;
+	size_t n, i;
+	int64_t max_id;
+
+	if (!json_is_array(vocab) || json_array_size(vocab) == 0 ||
+	    json_array_size(vocab) > TOK__MAX_VOCAB) {
+		*rc = err_set(ERR_FORMAT, "tokenizer: '%s': the Unigram vocabulary is not "
+		              "an array of 1 to %d [piece, score] entries", file, TOK__MAX_VOCAB);
+		return NULL;
+	}
+	n = json_array_size(vocab);
+	max_id = (int64_t)n - 1;
+	if (added && !json_is_array(added)) {
+		*rc = err_set(ERR_FORMAT, "tokenizer: '%s': added_tokens is not an "
+		              "array", file);
+		return NULL;
+	}
+	json_array_foreach(added, i, e) {
+		json_t *id = json_object_get(e, "id");
+		if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+		    json_integer_value(id) >= TOK__MAX_VOCAB ||
+		    !json_is_string(json_object_get(e, "content"))) {
+			*rc = err_set(ERR_FORMAT, "tokenizer: '%s': added_tokens[%zu] "
+			              "needs an id and a content", file, i);
+			return NULL;
+		}
+		if (json_integer_value(id) > max_id)
+			max_id = json_integer_value(id);
+	}
+	if ((size_t)max_id >= 2 * (n + json_array_size(added)) + 1024) {
+		*rc = err_set(ERR_FORMAT, "tokenizer: '%s': added token id %lld is far "
+		              "beyond the %zu vocabulary entries", file, (long long)max_id, n);
+		return NULL;
+	}
+	t = tok__create(TOK_UNIGRAM, (size_t)max_id + 1);
+	seen = calloc((size_t)max_id + 1, 1);
+	if (!t || !seen || !(t->uni_score = calloc(n, sizeof *t->uni_score)))
+		goto nomem;
+	t->uni_n_model = (int)n;
+	json_array_foreach(vocab, i, e) {
+		json_t *ps = json_array_get(e, 0), *sc = json_array_get(e, 1);
+		if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_string(ps) ||
+		    !json_is_number(sc)) {
+			*rc = err_set(ERR_FORMAT, "tokenizer: '%s': Unigram vocabulary entry "
+			              "%zu is not [piece, score]", file, i);
+			goto fail;
+		}
+		size_t len = json_string_length(ps);
+		const char *p = json_string_value(ps);
+		double score = json_number_value(sc);
+		if (len > TOK__MAX_PIECE || memchr(p, '\0', len) ||
+		    !(score > -1e30 && score < 1e30)) {
+			*rc = err_set(ERR_FORMAT, "tokenizer: '%s': Unigram piece %zu is too long, "
+			              "holds a NUL byte or has a score out of range", file, i);
+			goto fail;
+		}
+		if ((*rc = tok__set_piece(t, (int)i, p, len)) != 0)
+			goto fail;
+		t->uni_score[i] = score;
+		seen[i] = 1;
+	}
+	json_array_foreach(added, i, e) {
+		int id = (int)json_integer_value(json_object_get(e, "id"));
+		json_t *c = json_object_get(e, "content");
+		size_t len = json_string_length(c);
+		const char *p = json_string_value(c);
+		if (len > TOK__MAX_PIECE || memchr(p, '\0', len)) {
+			*rc = err_set(ERR_FORMAT, "tokenizer: '%s': added token %d is too "
+			              "long or holds a NUL byte", file, id);
+			goto fail;
+		}
+		if (id < (int)n && (t->len[id] != len || memcmp(t->blob + t->off[id], p, len))) {
+			*rc = err_set(ERR_UNSUPPORTED, "tokenizer: '%s': added token %d "
+			              "'%.40s' differs from the model's piece of that id", file,
+			              id, p);
+			goto fail;
+		}
+		if (id >= (int)n && (*rc = tok__set_piece(t, id, p, len)) != 0)
+			goto fail;
+		seen[id] = 1;
+		t->type[id] = json_is_true(json_object_get(e, "special")) ? TOK__CONTROL
+		                                                          : TOK__USER;
+		if (json_is_true(json_object_get(e, "lstrip")))
+			t->attr[id] |= TOK__LSTRIP;
+		if (json_is_true(json_object_get(e, "rstrip")))
+			t->attr[id] |= TOK__RSTRIP;
+	}
+	for (int64_t id = 0; id <= max_id; id++)
+		if (!seen[id])
+			t->type[id] = TOK__UNUSED;
+	free(seen);
+	*rc = 0;
+	return t;
+nomem:
+	*rc = err_set(ERR_NOMEM, "tokenizer: out of memory");
+fail:
+	free(seen);
+	tok_free(t);
+	return NULL;
+}
+
+/* A Metaspace pre-tokenizer or decoder: replacement (one character),
+ * prepend_scheme (or the older add_prefix_space), split. */
+static int
+hf_metaspace(json_t *p, const char *file, char *rep, size_t *rl,
+             enum tok__prepend *prepend, bool *split)
+{
+	json_t *r = json_object_get(p, "replacement");
+	json_t *ps = json_object_get(p, "prepend_scheme");
+	json_t *ap = json_object_get(p, "add_prefix_space");
+	size_t adv;
+	if (!json_is_string(r) || json_string_length(r) == 0 ||
+	    tok__utf8_decode((const unsigned char *)json_string_value(r),
+	                     json_string_length(r), &adv) < 0 ||
+	    adv != json_string_length(r))
+		return err_set(ERR_FORMAT, "tokenizer: '%s': Metaspace needs a one-character "
+		               "replacement", file);
+	memcpy(rep, json_string_value(r), adv);
+	rep[adv] = '\0';
+	*rl = adv;
+	*prepend = TOK__PREPEND_ALWAYS;
+	if (json_is_string(ps)) {
+		const char *v = json_string_value(ps);
+		if (!strcmp(v, "always"))
+			*prepend = TOK__PREPEND_ALWAYS;
+		else if (!strcmp(v, "first"))
+			*prepend = TOK__PREPEND_FIRST;
+		else if (!strcmp(v, "never"))
+			*prepend = TOK__PREPEND_NEVER;
+		else
+			return err_set(ERR_FORMAT, "tokenizer: '%s': Metaspace prepend_scheme "
+			               "'%.20s' is not always, first or never", file, v);
+	}
+	if (json_is_false(ap))  /* the older form: add_prefix_space false */
+		*prepend = TOK__PREPEND_NEVER;
+	if (split)
+		*split = json_bool_or(p, "split", true);
+	return 0;
+}
+
+/* The pre_tokenizer of a Unigram: WhitespaceSplit, then Metaspace. */
+static int
+hf_uni_pre(struct tokenizer *t, json_t *p, const char *file)
+{
+	const char *type = json_type_of(p);
+	if (!type)
+		return err_set(ERR_FORMAT, "tokenizer: '%s': pre_tokenizer without a type",
+		               file);
+	if (strcmp(type, "Sequence") == 0) {
+		json_t *list = json_object_get(p, "pretokenizers"), *e;
+		size_t i;
+		int rc;
+		if (!json_is_array(list))
+			return err_set(ERR_FORMAT, "tokenizer: '%s': Sequence pre_tokenizer "
+			               "without a list", file);
+		json_array_foreach(list, i, e)
+			if ((rc = hf_uni_pre(t, e, file)) != 0)
+				return rc;
+		return 0;
+	}
+	if (strcmp(type, "WhitespaceSplit") == 0 && !t->uni_metaspace) {
+		t->uni_ws_split = true;
+		return 0;
+	}
+	if (strcmp(type, "Metaspace") == 0 && !t->uni_metaspace) {
+		t->uni_metaspace = true;
+		return hf_metaspace(p, file, t->uni_rep, &t->uni_rep_len, &t->uni_prepend,
+		                    &t->uni_meta_split);
+	}
+	return err_set(ERR_UNSUPPORTED, "tokenizer: '%s': pre-tokenizer '%s' is not "
+	               "supported for Unigram (WhitespaceSplit, then Metaspace, are)",
+	               file, type);
+}
+
+/* model Unigram: vocabulary, unk_id, byte_fallback, pre-tokenizer, decoder. */
+static struct tokenizer *
+hf_unigram(json_t *root, json_t *model, const char *file, int *rc)
+{
+	json_t *norm = json_object_get(root, "normalizer");
+	json_t *pre = json_object_get(root, "pre_tokenizer");
+	json_t *dec = json_object_get(root, "decoder");
+	json_t *unk = json_object_get(model, "unk_id");
+	struct tokenizer *t;
+
+	if (norm && !json_is_null(norm)) {
+		*rc = err_set(ERR_UNSUPPORTED, "tokenizer: '%s': normalizer '%s' is not "
+		              "supported for Unigram (only none)", file,
+		              json_type_of(norm) ? json_type_of(norm) : "?");
+		return NULL;
+	}
+	if (!(t = hf_unigram_vocab(model, json_object_get(root, "added_tokens"), file, rc)))
+		return NULL;
+	if (unk && !json_is_null(unk)) {
+		if (!json_is_integer(unk) || json_integer_value(unk) < 0 ||
+		    json_integer_value(unk) >= t->uni_n_model) {
+			*rc = err_set(ERR_FORMAT, "tokenizer: '%s': unk_id is not an id of the "
+			              "Unigram vocabulary", file);
+			goto fail;
+		}
+		t->unk = (int)json_integer_value(unk);
+	}
+	t->uni_byte_fallback = json_bool_or(model, "byte_fallback", false);
+	if (pre && !json_is_null(pre) && (*rc = hf_uni_pre(t, pre, file)) != 0)
+		goto fail;
+	snprintf(t->pre_name, sizeof t->pre_name, "%s%s%s",
+	         t->uni_ws_split ? "hf-whitespacesplit" : "",
+	         t->uni_ws_split && t->uni_metaspace ? "+" : "",
+	         t->uni_metaspace ? (t->uni_ws_split ? "metaspace" : "hf-metaspace")
+	                          : (t->uni_ws_split ? "" : "none"));
+	if (dec && !json_is_null(dec)) {
+		const char *type = json_type_of(dec);
+		if (!type || strcmp(type, "Metaspace") != 0) {
+			*rc = err_set(ERR_UNSUPPORTED, "tokenizer: '%s': decoder '%s' is not "
+			              "supported for Unigram (Metaspace or none)", file,
+			              type ? type : "?");
+			goto fail;
+		}
+		t->uni_decoder = 1;
+		if ((*rc = hf_metaspace(dec, file, t->uni_dec_rep, &t->uni_dec_rep_len,
+		                        &t->uni_dec_prepend, NULL)) != 0)
+			goto fail;
+	}
+	*rc = 0;
+	return t;
+fail:
+	tok_free(t);
+	return NULL;
+}
+
 static struct tokenizer *
 hf_tokenizer_json(const char *file, json_t *cfg, int *rc)
 {
@@ -1733,7 +2010,7 @@ hf_tokenizer_json(const char *file, json_t *cfg, int *rc)
 		/* old files: infer from the fields */
 		type = json_object_get(model, "merges") ? "BPE"
 		       : json_object_get(model, "continuing_subword_prefix")
-		         ? "WordPiece" : "?";
+		         ? "WordPiece" : json_object_get(model, "unk_id") ? "Unigram" : "?";
 	}
 	norm = json_object_get(root, "normalizer");
 	pre = json_object_get(root, "pre_tokenizer");
@@ -1824,12 +2101,16 @@ hf_tokenizer_json(const char *file, json_t *cfg, int *rc)
 		snprintf(t->pre_name, sizeof t->pre_name, "bert");
 		t->unk = hf_token_id(t, json_string_value(json_object_get(model,
 		                                                         "unk_token")));
+	} else if (strcmp(type, "Unigram") == 0) {
+		if (!(t = hf_unigram(root, model, file, rc)))
+			goto out;
 	} else {
 		*rc = err_set(ERR_UNSUPPORTED, "tokenizer: '%s': model type '%s' is "
-		              "not supported (BPE, WordPiece are)", file, type);
+		              "not supported (BPE, WordPiece, Unigram are)", file, type);
 		goto out;
 	}
-	if (t->kind == TOK_WORDPIECE && (*rc = tok__build_table(t, true)) != 0)
+	if ((t->kind == TOK_WORDPIECE || t->kind == TOK_UNIGRAM) &&
+	    (*rc = tok__build_table(t, true)) != 0)
 		goto out;
 	hf_config_ids(t, cfg);
 	if ((*rc = hf_post(t, json_object_get(root, "post_processor"), file)) != 0)

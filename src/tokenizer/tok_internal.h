@@ -60,6 +60,9 @@ enum tok__norm { TOK__NFC, TOK__NFD, TOK__NFKC, TOK__NFKD, TOK__LOWER };
 #define TOK__MAX_NORM 8
 #define TOK__MAX_SPLIT 8
 
+/* Metaspace prepend schemes (HF PrependScheme). */
+enum tok__prepend { TOK__PREPEND_NEVER, TOK__PREPEND_ALWAYS, TOK__PREPEND_FIRST };
+
 /* A BPE merge: ids of the left and right piece -> rank and result id. */
 struct tok__merge {
 	uint64_t key;             /* (uint64)left << 32 | right; ~0 = empty   */
@@ -128,6 +131,27 @@ struct tokenizer {
 	int wp_max_chars;         /* longer words become [UNK] (100)           */
 	char wp_prefix[16];       /* continuation prefix, "##"                 */
 	size_t wp_prefix_len;
+
+	/* Unigram: ids 0 .. uni_n_model - 1 are the model's pieces, the only
+	 * ones the lattice uses, looked up in their own table (the last id of
+	 * a duplicated piece wins, as in HF's token_to_ids) */
+	int uni_n_model;
+	double *uni_score;        /* (uni_n_model) log-probabilities           */
+	double uni_unk_score;     /* min score - 10 (HF's kUnkPenalty)         */
+	size_t uni_max_len;       /* longest model piece, in bytes             */
+	int32_t *uni_table;       /* (uni_mask + 1) model ids, -1 = empty      */
+	size_t uni_mask;
+	bool uni_byte_fallback;   /* unknown runs -> <0xNN> pieces if all exist */
+	bool uni_ws_split;        /* a WhitespaceSplit pre-tokenizer           */
+	bool uni_metaspace;       /* a Metaspace pre-tokenizer (after it)      */
+	bool uni_meta_split;      /* ... cutting before each replacement       */
+	enum tok__prepend uni_prepend;
+	char uni_rep[8];          /* its replacement character (UTF-8), "▁"   */
+	size_t uni_rep_len;
+	int uni_decoder;          /* 0 none (join with " "), 1 Metaspace       */
+	enum tok__prepend uni_dec_prepend;
+	char uni_dec_rep[8];      /* the decoder's replacement character       */
+	size_t uni_dec_rep_len;
 };
 
 /* ---- growable id list ---------------------------------------------------- */
@@ -266,6 +290,17 @@ int tok__bpe_encode(const struct tokenizer *t, const char *text, size_t len,
 int tok__bpe_unmap(const struct tokenizer *t, int id, char *buf);
 /* Free the compiled regexes (tok_free calls it). */
 void tok__bpe_release(struct tokenizer *t);
+
+/* unigram.c: the lattice's piece table and unk score, once pieces and
+ * uni_score are set. 0 or ERR_NOMEM. */
+int tok__uni_build(struct tokenizer *t);
+/* unigram.c: pre-tokenize (WhitespaceSplit, Metaspace) and segment one
+ * raw-text fragment by Viterbi; `at_start`: the fragment begins the text
+ * (Metaspace prepend_scheme "first"). */
+int tok__uni_encode(const struct tokenizer *t, const char *text, size_t len,
+                    bool at_start, struct tok__ids *out);
+/* Free the unigram arrays (tok_free calls it). */
+void tok__uni_release(struct tokenizer *t);
 
 /* wordpiece.c: BERT uncased defaults (BertNormalizer all on, "##",
  * 100 characters). */

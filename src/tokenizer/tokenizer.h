@@ -20,6 +20,17 @@
  *                 model WordPiece with BertNormalizer/BertPreTokenizer,
  *                 or vocab.txt alone (BERT uncased defaults). "##"
  *                 continuation pieces, words over 100 characters -> [UNK].
+ *   TOK_UNIGRAM   SentencePiece's unigram model as Hugging Face tokenizers
+ *                 runs it (T5, ALBERT, XLNet tokenizer.json "Unigram"):
+ *                 WhitespaceSplit and/or Metaspace pre-tokenizers ("▁",
+ *                 prepend_scheme always/first/never or the older
+ *                 add_prefix_space), then per pre-token the segmentation
+ *                 with the highest total piece score (Viterbi; among equal
+ *                 totals the one HF keeps); a character no piece covers
+ *                 becomes unk_id at min score - 10, adjacent unknowns fuse
+ *                 into one <unk>, or into <0xNN> byte pieces with
+ *                 byte_fallback. No normalizer is supported yet (real T5
+ *                 files carry a Precompiled nmt-NFKC map: ERR_UNSUPPORTED).
  * The encoders reproduce llama.cpp's test vectors (tokenizer.ggml.* files)
  * and Hugging Face tokenizers' ids, including merge order and ties.
  *
@@ -46,6 +57,7 @@ enum tok_kind {
 	TOK_SPM,
 	TOK_BPE,
 	TOK_WORDPIECE,
+	TOK_UNIGRAM,
 	TOK_KIND_COUNT
 };
 
@@ -117,8 +129,11 @@ struct tokenizer *tok_open_gguf(const struct gguf *g, int *err);
 /*
  * Constructor: a Hugging Face tokenizer directory. Tried in order:
  *   tokenizer.json     model BPE (with a ByteLevel pre-tokenizer, maybe
- *                      after a Split regex and NFC/NFKC/... normalizers)
- *                      or WordPiece (BertNormalizer, BertPreTokenizer);
+ *                      after a Split regex and NFC/NFKC/... normalizers),
+ *                      WordPiece (BertNormalizer, BertPreTokenizer) or
+ *                      Unigram (vocab [[piece, score], ...], unk_id,
+ *                      byte_fallback; WhitespaceSplit / Metaspace; no
+ *                      normalizer; Metaspace or no decoder);
  *                      added_tokens are recognised; the post_processor
  *                      (TemplateProcessing, BertProcessing,
  *                      RobertaProcessing, ByteLevel) says what
@@ -154,13 +169,15 @@ void tok_free(struct tokenizer *t);
 /* The kind of a loaded tokenizer. */
 enum tok_kind tok_kind(const struct tokenizer *t);
 
-/* "llama2c", "spm", "bpe", "wordpiece"; "?" for an unknown value. */
+/* "llama2c", "spm", "bpe", "wordpiece", "unigram"; "?" for an unknown
+ * value. */
 const char *tok_kind_name(enum tok_kind kind);
 
 /* The pre-tokenizer in use, for `attnscope info`: GGUF tokenizer.ggml.pre
  * ("gpt-2", "llama-bpe", ...), "hf-bytelevel", "hf-split+bytelevel",
- * "bert" for WordPiece, "spm" / "llama2c" for those kinds. Valid until
- * tok_free(). */
+ * "bert" for WordPiece, "spm" / "llama2c" for those kinds,
+ * "hf-whitespacesplit+metaspace" (T5), "hf-metaspace" or
+ * "hf-whitespacesplit" for Unigram. Valid until tok_free(). */
 const char *tok_pre_name(const struct tokenizer *t);
 
 /* Number of ids (pieces), including added and unused ones: every id in
@@ -269,6 +286,13 @@ size_t tok_piece_len(const struct tokenizer *t, int id);
  *   TOK_WORDPIECE  "##" stripped from continuation pieces; other pieces
  *                  get a space before them unless first (prev_id -1) or
  *                  right after a special token such as [CLS].
+ *   TOK_UNIGRAM    HF's Metaspace decoder: every "▁" -> space, except in
+ *                  the first token (prev_id -1), where they are dropped
+ *                  (unless prepend_scheme is "never"); special tokens go
+ *                  through it too ("</s>" stays "</s>"). Without a decoder
+ *                  tokens are joined with spaces, as HF does. Byte pieces
+ *                  stay literal ("<0x41>"), as HF's Metaspace decoder
+ *                  leaves them.
  * Control and user-defined tokens give their piece text as it is.
  */
 int tok_decode(const struct tokenizer *t, int prev_id, int id, char *buf,
