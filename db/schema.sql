@@ -1,12 +1,23 @@
--- schema.sql — the attnscope recording database, schema version 1.
+-- schema.sql — the attnscope recording database, schema version 2.
 --
 -- This file is the one source of truth for the tables: the build embeds it
--- into the program (db/store.c runs it on a new database). It is written for
--- users who query a recording directly with sqlite3, pandas or DuckDB.
+-- into the program (db/store.c runs all of it on a new database). It is
+-- written for users who query a recording directly with sqlite3, pandas or
+-- DuckDB.
+--
+-- Versions. Each version after the first starts a section with a line
+-- "-- ==== version N ====" below: the statements from that line to the next
+-- such line upgrade a version N-1 database (db/store.c runs them, in order,
+-- when it opens an older file for writing). A new database runs the whole
+-- file. Version 1: the recording (models ... head_stats). Version 2: the
+-- results of `attnscope analyze` and `attnscope probe` (head_summary ...
+-- logit_lens). Version 3: the source side of encoder–decoder samples
+-- (samples.source, source_tokens).
 --
 -- Conventions
---   * PRAGMA user_version holds the schema version (1 for this file). A
---     program that finds a newer version refuses the file.
+--   * PRAGMA user_version holds the schema version (3 for this file). A
+--     program that finds a newer version refuses the file; readers read an
+--     older one as it is, and a writer (record, analyze, probe) upgrades it.
 --   * Every table is STRICT: a column holds only its declared type.
 --   * Ids are INTEGER PRIMARY KEY (rowid) values assigned by SQLite.
 --   * Positions, layers and heads count from 0.
@@ -127,7 +138,8 @@ CREATE TABLE attention (
 	layer       INTEGER NOT NULL CHECK (layer >= 0), -- block, 0-based
 	head        INTEGER NOT NULL CHECK (head >= 0),  -- query head, 0-based
 	kind        TEXT NOT NULL,       -- 'self' (decoder or encoder self-attention),
-	                                 -- 'cross' (decoder queries, encoder keys), ...
+	                                 -- 'cross' (decoder queries, encoder keys),
+	                                 -- 'rollout', 'flow' (derived maps, below), ...
 	n_q         INTEGER NOT NULL CHECK (n_q > 0), -- rows: query positions
 	n_k         INTEGER NOT NULL CHECK (n_k > 0), -- columns: key positions
 	dtype       TEXT NOT NULL,       -- 'f32' or 'f16'
@@ -140,6 +152,18 @@ CREATE TABLE attention (
 -- encodings without rebuilding this (large) table; readers refuse values
 -- they do not know.
 CREATE UNIQUE INDEX attention_key ON attention (sample_id, kind, layer, head);
+-- Derived maps written by `attnscope analyze --rollout` / `--flow`
+-- (Abnar & Zuidema 2020), one per (sample, layer) with head = 0, stored as
+-- f32 ('tri' for causal models). With W_l = rownorm(mean over the heads of
+-- layer l of A + I) (0.5 A + 0.5 I for rows that sum to 1):
+--   'rollout'  R_l = W_l W_{l-1} ... W_0: R_l[i, j] is how much of input
+--              token j reaches position i at the output of layer l
+--   'flow'     F_l[i, j] = maximum flow from position i at the output of
+--              layer l to input token j in the layered graph whose edges
+--              (layer m + 1, i) -> (layer m, j) have capacity W_m[i, j];
+--              each row normalised to sum 1
+-- Both rows are distributions over the input tokens. A sample's flow covers
+-- at most `--max-tokens` tokens (its first ones; exact for causal models).
 
 -- activations: a captured tensor, named by its TransformerLens-style hook
 -- (e.g. 'blocks.0.hook_resid_post' [T, d_model], 'blocks.0.attn.hook_q'
@@ -174,6 +198,45 @@ CREATE TABLE activations (
 --   max_weight   mean over rows of   max_j A[i,j]
 --
 -- All lie in [0, 1] except entropy (0..ln T) and distance (0..T-1).
+--
+-- `attnscope analyze` adds one row per sample, head and metric for the
+-- metrics below (rows it writes again are replaced). Notation: t_i the
+-- token ids, n = T, Σ over the whole map.
+--
+--   entropy_norm   mean over rows i >= 1 of (row entropy) / ln(i+1): 1 for
+--                  uniform attention over the prefix, 0 for one-hot rows
+--   TransformerLens head-detector scores (transformer_lens/head_detector.py)
+--   for three detection patterns P (0/1, lower triangular):
+--     prev_token       P[i,j] = 1 iff j = i-1 (recorder row above)
+--     duplicate_token  P[i,j] = 1 iff j < i and t_j = t_i
+--     induction        P[i,j] = 1 iff 1 <= j <= i and t_{j-1} = t_i
+--   The plain names are the 'mul' measure without exclusions:
+--     mul   sum(A' * P) / sum(A')
+--     abs   1 - round(sum(|A - P|') / n, 3)
+--   Variants NAME_mul_nobos, NAME_mul_nocur, NAME_mul_nobos_nocur,
+--   NAME_abs, NAME_abs_nobos, NAME_abs_nocur, NAME_abs_nobos_nocur:
+--   'nobos' zeroes column 0 and 'nocur' the diagonal of A (mul: A') or of
+--   |A - P| (abs) first, as TransformerLens' exclude_bos and
+--   exclude_current_token do. Undefined (NULL) for one-token samples.
+--   Clark et al. 2019 ("What does BERT look at?"): sum(A * S) / n, the mean
+--   over queries of the attention given to a class of keys S:
+--     clark_special  special tokens: BOS, EOS, [CLS], [SEP] (a piece that,
+--                    trimmed of white space, is <s>, </s>, <bos>, <eos>,
+--                    [CLS], [SEP] or <|...|>)
+--     clark_punct    punctuation: a piece made only of ASCII punctuation
+--                    after one leading '▁', 'Ġ' or '##'
+--     clark_self     A[i,i];  clark_prev  A[i,i-1];  clark_next  A[i,i+1]
+--   Gu et al. 2024 (attention sink):
+--     sink           1 when the first token's importance, the mean of
+--                    A[i,0] over the queries that see it (= first_token),
+--                    exceeds 0.3, else 0; its mean over a run is the head's
+--                    sink rate. Undefined for one-token samples.
+--   Kobayashi et al. 2020 (norm-based attention, only when the run captured
+--   blocks.*.attn.hook_norm_pattern, N[i,j] = A[i,j] * |v_j W_O|): each row
+--   of N as shares of its total (rows with total 0 left out):
+--     norm_first_token  mean over rows of the share on position 0
+--     norm_distance     mean over rows of sum_j share[i,j] * |i - j|
+--   Undefined values are NULL.
 -- Dataset-scale summaries need no BLOB decoding, e.g.
 --   SELECT layer, head, avg(value) FROM head_stats JOIN samples s
 --     ON s.id = sample_id WHERE s.run_id = ? AND metric = 'prev_token'
@@ -185,4 +248,135 @@ CREATE TABLE head_stats (
 	metric      TEXT NOT NULL,       -- one of the names above
 	value       REAL,                -- the statistic; NULL if undefined (NaN)
 	PRIMARY KEY (sample_id, layer, head, metric)
+) STRICT, WITHOUT ROWID;
+
+
+-- ==== version 2 ====
+-- Results of `attnscope analyze` and `attnscope probe`. Everything here can
+-- be recomputed from the recording; analyze replaces a run's rows when it
+-- runs again.
+
+-- head_summary: one metric of one head summarised over the samples of a
+-- run: its per-sample values (head_stats) that are defined (not NULL).
+-- Metrics as in head_stats, plus 'induction_probe' (the induction probe's
+-- score, see below) and the layer metrics, stored with head = -1, which
+-- describe a whole layer: 'layer_norm_first_token' and 'layer_norm_distance'
+-- (norm_first_token and norm_distance on the sum of the layer's
+-- norm-based maps).
+CREATE TABLE head_summary (
+	run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	layer       INTEGER NOT NULL CHECK (layer >= 0), -- block, 0-based
+	head        INTEGER NOT NULL CHECK (head >= -1), -- query head; -1 = the layer
+	metric      TEXT NOT NULL,       -- metric name
+	n           INTEGER NOT NULL CHECK (n >= 0), -- samples with a defined value
+	mean        REAL,                -- mean of those values; NULL when n = 0
+	std         REAL,                -- population standard deviation (divide by n)
+	p50         REAL,                -- median (linear interpolation, as numpy)
+	p90         REAL,                -- 90th percentile (linear interpolation)
+	PRIMARY KEY (run_id, layer, head, metric)
+) STRICT, WITHOUT ROWID;
+
+-- head_roles: the roles analyze gives a head, each decided by the run mean
+-- of one metric against a fixed threshold:
+--   'previous-token'  prev_token   >= 0.5
+--   'induction'       induction    >= 0.4
+--   'sink'            sink         >= 0.5  (a first-token sink in at least
+--                                          half of the samples)
+--   'broad'           entropy_norm >= 0.95 (within 5% of uniform)
+--   'self'            self         >= 0.5
+--   'local'           distance     <= 2.0  tokens, for heads that are neither
+--                                          previous-token nor self heads
+-- A head may have several roles or none.
+CREATE TABLE head_roles (
+	run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	layer       INTEGER NOT NULL CHECK (layer >= 0),
+	head        INTEGER NOT NULL CHECK (head >= 0),
+	role        TEXT NOT NULL,       -- one of the names above
+	metric      TEXT NOT NULL,       -- the metric that decided it
+	value       REAL NOT NULL,       -- its run mean
+	threshold   REAL NOT NULL,       -- the threshold it passed
+	PRIMARY KEY (run_id, layer, head, role)
+) STRICT, WITHOUT ROWID;
+
+-- head_similarity: Clark et al.'s distance between two heads of a run
+-- (their head_distances.py): with P, Q the heads' maps of one sample
+-- (n x n), smoothed P' = 0.001/n + 0.999 P, M = (P' + Q')/2,
+--   js = sum over all n*n entries of (P' ln(P'/M) + Q' ln(Q'/M)) / 2,
+-- summed over the samples of the run (natural log). Both orders of every
+-- pair are stored; js(a, a) = 0 is not.
+CREATE TABLE head_similarity (
+	run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	layer_a     INTEGER NOT NULL CHECK (layer_a >= 0),
+	head_a      INTEGER NOT NULL CHECK (head_a >= 0),
+	layer_b     INTEGER NOT NULL CHECK (layer_b >= 0),
+	head_b      INTEGER NOT NULL CHECK (head_b >= 0),
+	js          REAL NOT NULL,       -- the distance (nats, summed over samples)
+	n_samples   INTEGER NOT NULL CHECK (n_samples >= 0), -- samples summed
+	PRIMARY KEY (run_id, layer_a, head_a, layer_b, head_b)
+) STRICT, WITHOUT ROWID;
+
+-- head_layout: a 2-D map of the heads: classical (Torgerson) MDS of the
+-- head_similarity distances (x, y = the top two eigenvectors of
+-- -1/2 J D^2 J scaled by the square roots of their eigenvalues).
+CREATE TABLE head_layout (
+	run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	layer       INTEGER NOT NULL CHECK (layer >= 0),
+	head        INTEGER NOT NULL CHECK (head >= 0),
+	x           REAL NOT NULL,
+	y           REAL NOT NULL,
+	PRIMARY KEY (run_id, layer, head)
+) STRICT, WITHOUT ROWID;
+
+-- head_ablation: `attnscope probe ablate`: the run's samples with one head's
+-- output z (hook_z, before W_O) replaced, 'zero' by zeros, 'mean' by its
+-- mean over every position of every sample of the run. loss is the mean
+-- over the samples of each sample's mean next-token loss (nats), samples of
+-- fewer than two tokens left out; base_loss the same without ablation
+-- (also in samples.loss); delta = loss - base_loss (> 0: the head helps).
+CREATE TABLE head_ablation (
+	run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	layer       INTEGER NOT NULL CHECK (layer >= 0),
+	head        INTEGER NOT NULL CHECK (head >= 0),
+	mode        TEXT NOT NULL CHECK (mode IN ('zero', 'mean')),
+	loss        REAL NOT NULL,       -- mean loss with the head ablated
+	base_loss   REAL NOT NULL,       -- mean loss of the intact model
+	delta       REAL NOT NULL,       -- loss - base_loss
+	n_samples   INTEGER NOT NULL CHECK (n_samples >= 0),
+	PRIMARY KEY (run_id, layer, head, mode)
+) STRICT, WITHOUT ROWID;
+-- `attnscope probe induction` records its random repeated sequences as a
+-- run of its own and stores per sample and head, in head_stats, the metric
+-- 'induction_probe': the mean attention from each position i of the second
+-- copy to i - S + 1 (the token after the earlier occurrence), S the length
+-- of one copy; head_summary holds its run summary.
+
+-- logit_lens: `attnscope probe logit-lens`: each layer's residual stream
+-- (blocks.L.hook_resid_post) put through the final norm and the unembedding,
+-- as if the model ended there; the k most likely next tokens per position.
+CREATE TABLE logit_lens (
+	sample_id   INTEGER NOT NULL REFERENCES samples (id) ON DELETE CASCADE,
+	layer       INTEGER NOT NULL CHECK (layer >= 0), -- block whose output was decoded
+	pos         INTEGER NOT NULL CHECK (pos >= 0),   -- position of the prediction
+	rank        INTEGER NOT NULL CHECK (rank >= 0),  -- 0 = most likely
+	token_id    INTEGER NOT NULL,    -- vocabulary id
+	logprob     REAL NOT NULL,       -- ln p of that token under the lens
+	PRIMARY KEY (sample_id, layer, pos, rank)
+) STRICT, WITHOUT ROWID;
+
+-- ==== version 3 ====
+-- Encoder–decoder models (BART, T5). A sample is a (source, target) pair:
+-- samples.text is the target text, tokens holds the decoder input
+-- ([decoder start] + the target's labels shifted right, or the generated
+-- tokens), and the encoder's input lives here. The attention table keeps
+-- each map under its kind: 'encoder' [S, S], 'decoder' [T, T] causal,
+-- 'cross' [T, S] (queries: decoder positions, keys: source positions);
+-- head_stats names the encoder's and cross-attention's statistics
+-- 'encoder.<metric>' and 'cross.<metric>'.
+ALTER TABLE samples ADD COLUMN source TEXT; -- source text; NULL otherwise
+CREATE TABLE source_tokens (
+	sample_id   INTEGER NOT NULL REFERENCES samples (id) ON DELETE CASCADE,
+	pos         INTEGER NOT NULL CHECK (pos >= 0), -- 0-based source position
+	token_id    INTEGER NOT NULL,    -- vocabulary id
+	piece       TEXT NOT NULL,       -- the token's text as the tokenizer spells it
+	PRIMARY KEY (sample_id, pos)
 ) STRICT, WITHOUT ROWID;

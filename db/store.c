@@ -2,8 +2,9 @@
  * store.c — the recording database (see store.h): opening and migrating
  * (db/schema.sql is embedded as `schema_sql`), a cache of prepared
  * statements, writers and readers for models, runs, samples, tokens,
- * attention maps, activations and head statistics, and the pure blob codecs
- * (f32, f16, f16z; full and lower-triangle layouts).
+ * attention maps, activations and head statistics, the analysis results of
+ * schema version 2 (summaries, roles, similarity, ablation, logit lens), and
+ * the pure blob codecs (f32, f16, f16z; full and lower-triangle layouts).
  *
  * The database is untrusted input: every value read back is range-checked
  * and every blob's size is checked against its shape before it is decoded.
@@ -98,6 +99,13 @@ static const char SQL_PUT_TOKEN[] =
 static const char SQL_GET_TOKENS[] =
 	"SELECT pos, token_id, piece, next_logprob, entropy, topk_ids,"
 	" topk_logprobs FROM tokens WHERE sample_id = ?1 ORDER BY pos";
+/* the source side of encoder–decoder samples (version 3) */
+static const char SQL_SET_SOURCE[] = "UPDATE samples SET source = ?2 WHERE id = ?1";
+static const char SQL_PUT_SOURCE_TOKEN[] =
+	"INSERT INTO source_tokens (sample_id, pos, token_id, piece) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_GET_SOURCE_TOKENS[] =
+	"SELECT pos, token_id, piece, NULL, NULL, NULL, NULL FROM source_tokens"
+	" WHERE sample_id = ?1 ORDER BY pos";
 
 static const char SQL_PUT_ATTN[] =
 	"INSERT INTO attention (sample_id, layer, head, kind, n_q, n_k, dtype,"
@@ -123,14 +131,77 @@ static const char SQL_GET_STAT[] =
 	"SELECT value FROM head_stats WHERE sample_id = ?1 AND layer = ?2"
 	" AND head = ?3 AND metric = ?4";
 
+/* analysis results (schema version 2) */
+/* an upsert, not INSERT OR REPLACE: a replace deletes the old row, which
+ * costs foreign-key work on every one of a million rows */
+static const char SQL_SET_STAT[] =
+	"INSERT INTO head_stats (sample_id, layer, head, metric, value)"
+	" VALUES (?1, ?2, ?3, ?4, ?5)"
+	" ON CONFLICT (sample_id, layer, head, metric) DO UPDATE SET value = excluded.value";
+static const char SQL_EACH_STAT[] =
+	"SELECT h.sample_id, s.idx, h.layer, h.head, h.metric, h.value"
+	" FROM samples s JOIN head_stats h ON h.sample_id = s.id"
+	" WHERE s.run_id = ?1 AND (?2 IS NULL OR h.metric = ?2)"
+	" ORDER BY s.idx, h.layer, h.head, h.metric";
+static const char SQL_PUT_SUMMARY[] =
+	"INSERT OR REPLACE INTO head_summary (run_id, layer, head, metric, n, mean,"
+	" std, p50, p90) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char SQL_GET_SUMMARY[] =
+	"SELECT n, mean, std, p50, p90, metric FROM head_summary WHERE run_id = ?1"
+	" AND layer = ?2 AND head = ?3 AND metric = ?4";
+static const char SQL_CLEAR_ROLES[] = "DELETE FROM head_roles WHERE run_id = ?1";
+static const char SQL_PUT_ROLE[] =
+	"INSERT INTO head_roles (run_id, layer, head, role, metric, value, threshold)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_EACH_ROLE[] =
+	"SELECT layer, head, role, metric, value, threshold FROM head_roles"
+	" WHERE run_id = ?1 ORDER BY layer, head, role";
+static const char SQL_CLEAR_SIM[] = "DELETE FROM head_similarity WHERE run_id = ?1";
+static const char SQL_CLEAR_LAYOUT[] = "DELETE FROM head_layout WHERE run_id = ?1";
+static const char SQL_PUT_SIM[] =
+	"INSERT OR REPLACE INTO head_similarity (run_id, layer_a, head_a, layer_b,"
+	" head_b, js, n_samples) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_GET_SIM[] =
+	"SELECT js FROM head_similarity WHERE run_id = ?1 AND layer_a = ?2"
+	" AND head_a = ?3 AND layer_b = ?4 AND head_b = ?5";
+static const char SQL_PUT_LAYOUT[] =
+	"INSERT OR REPLACE INTO head_layout (run_id, layer, head, x, y)"
+	" VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_GET_LAYOUT[] =
+	"SELECT x, y FROM head_layout WHERE run_id = ?1 AND layer = ?2 AND head = ?3";
+static const char SQL_DELETE_ATTN[] =
+	"DELETE FROM attention WHERE sample_id = ?1 AND kind = ?2";
+static const char SQL_PUT_ABLATION[] =
+	"INSERT OR REPLACE INTO head_ablation (run_id, layer, head, mode, loss,"
+	" base_loss, delta, n_samples) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5 - ?6, ?7)";
+static const char SQL_GET_ABLATION[] =
+	"SELECT loss, base_loss FROM head_ablation WHERE run_id = ?1 AND layer = ?2"
+	" AND head = ?3 AND mode = ?4";
+static const char SQL_CLEAR_LENS[] =
+	"DELETE FROM logit_lens WHERE sample_id = ?1 AND layer = ?2 AND pos = ?3";
+static const char SQL_PUT_LENS[] =
+	"INSERT INTO logit_lens (sample_id, layer, pos, rank, token_id, logprob)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_GET_LENS[] =
+	"SELECT rank, token_id, logprob FROM logit_lens WHERE sample_id = ?1"
+	" AND layer = ?2 AND pos = ?3 ORDER BY rank";
+static const char SQL_SET_DATASET[] = "UPDATE runs SET dataset = ?2 WHERE id = ?1";
+
 /* Run once while opening (sqlite3_exec or one-shot statements). */
 static const char SQL_USER_VERSION[] = "PRAGMA user_version";
 static const char SQL_COUNT_OBJECTS[] = "SELECT count(*) FROM sqlite_schema";
 static const char SQL_COUNT_TABLES[] =
 	"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN"
 	" ('models', 'runs', 'samples', 'tokens', 'attention', 'activations',"
+	" 'head_stats', 'head_summary', 'head_roles', 'head_similarity',"
+	" 'head_layout', 'head_ablation', 'logit_lens', 'source_tokens')";
+#define N_TABLES 14
+/* The tables of version 1, checked before a version-1 file is upgraded. */
+static const char SQL_COUNT_TABLES_V1[] =
+	"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN"
+	" ('models', 'runs', 'samples', 'tokens', 'attention', 'activations',"
 	" 'head_stats')";
-#define N_TABLES 7
+#define N_TABLES_V1 7
 /* A new database: the page size must be set before the first table. */
 static const char SQL_PRAGMA_NEW[] =
 	"PRAGMA page_size = 65536; PRAGMA journal_mode = WAL";
@@ -141,21 +212,39 @@ static const char SQL_PRAGMA_READER[] = "PRAGMA query_only = ON";
 static const char SQL_CHECKPOINT[] = "PRAGMA wal_checkpoint(TRUNCATE)";
 
 /*
- * Migrations, in order: step k takes a database from user_version
- * (k's predecessor) to `version`, in its own transaction. Step 1 creates
- * the schema in an empty file from schema.sql. A later version appends a
- * step with the ALTER/CREATE statements that upgrade the previous version
- * (and updates schema.sql and its comments to describe the result).
+ * Migrations. schema.sql describes the current version; it is divided into
+ * sections by lines "-- ==== version N ====". A new (empty) file runs the
+ * whole text and gets STORE_SCHEMA_VERSION at once. A file at version v
+ * runs the sections of versions v+1, v+2, ... in order, each in its own
+ * transaction that also sets user_version. A later version appends its
+ * section (only statements that upgrade the previous version: CREATE,
+ * ALTER, ...) and bumps STORE_SCHEMA_VERSION.
  */
-static const struct migration {
-	int version;     /* user_version after this step */
-	const char *sql; /* statements that get there    */
-} migrations[] = {
-	{ 1, schema_sql },
-};
+#define SECTION_MARK "\n-- ==== version "
 
-_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
-               "one migration step per schema version");
+/* The upgrade section of `version` as a malloc'd string; NULL with the
+ * message set if schema.sql has none (a build without it is broken). */
+static char *
+schema_section(int version)
+{
+	char mark[64];
+	snprintf(mark, sizeof mark, SECTION_MARK "%d ====", version);
+	const char *b = strstr(schema_sql, mark);
+	if (!b) {
+		err_set(ERR_VERSION, "schema.sql has no section for version %d", version);
+		return NULL;
+	}
+	const char *e = strstr(b + 1, SECTION_MARK);
+	size_t len = e ? (size_t)(e - b) : strlen(b);
+	char *sql = malloc(len + 1);
+	if (!sql) {
+		err_set(ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	memcpy(sql, b, len);
+	sql[len] = '\0';
+	return sql;
+}
 
 /* ==== the store object ================================================= */
 
@@ -169,6 +258,12 @@ enum stmt_id {
 	ST_PUT_ATTN, ST_GET_ATTN, ST_ATTN_DIMS,
 	ST_PUT_ACT, ST_GET_ACT,
 	ST_PUT_STAT, ST_GET_STAT,
+	ST_SET_STAT, ST_EACH_STAT, ST_PUT_SUMMARY, ST_GET_SUMMARY,
+	ST_CLEAR_ROLES, ST_PUT_ROLE, ST_EACH_ROLE,
+	ST_CLEAR_SIM, ST_CLEAR_LAYOUT, ST_PUT_SIM, ST_GET_SIM, ST_PUT_LAYOUT, ST_GET_LAYOUT,
+	ST_DELETE_ATTN, ST_PUT_ABLATION, ST_GET_ABLATION,
+	ST_CLEAR_LENS, ST_PUT_LENS, ST_GET_LENS, ST_SET_DATASET,
+	ST_SET_SOURCE, ST_PUT_SOURCE_TOKEN, ST_GET_SOURCE_TOKENS,
 	ST_COUNT
 };
 
@@ -191,6 +286,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_MAX_SAMPLE] = SQL_MAX_SAMPLE,
 	[ST_EACH_SAMPLE] = SQL_EACH_SAMPLE,
 	[ST_PUT_TOKEN] = SQL_PUT_TOKEN,
+	[ST_SET_SOURCE] = SQL_SET_SOURCE,
+	[ST_PUT_SOURCE_TOKEN] = SQL_PUT_SOURCE_TOKEN,
+	[ST_GET_SOURCE_TOKENS] = SQL_GET_SOURCE_TOKENS,
 	[ST_GET_TOKENS] = SQL_GET_TOKENS,
 	[ST_PUT_ATTN] = SQL_PUT_ATTN,
 	[ST_GET_ATTN] = SQL_GET_ATTN,
@@ -199,12 +297,33 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_GET_ACT] = SQL_GET_ACT,
 	[ST_PUT_STAT] = SQL_PUT_STAT,
 	[ST_GET_STAT] = SQL_GET_STAT,
+	[ST_SET_STAT] = SQL_SET_STAT,
+	[ST_EACH_STAT] = SQL_EACH_STAT,
+	[ST_PUT_SUMMARY] = SQL_PUT_SUMMARY,
+	[ST_GET_SUMMARY] = SQL_GET_SUMMARY,
+	[ST_CLEAR_ROLES] = SQL_CLEAR_ROLES,
+	[ST_PUT_ROLE] = SQL_PUT_ROLE,
+	[ST_EACH_ROLE] = SQL_EACH_ROLE,
+	[ST_CLEAR_SIM] = SQL_CLEAR_SIM,
+	[ST_CLEAR_LAYOUT] = SQL_CLEAR_LAYOUT,
+	[ST_PUT_SIM] = SQL_PUT_SIM,
+	[ST_GET_SIM] = SQL_GET_SIM,
+	[ST_PUT_LAYOUT] = SQL_PUT_LAYOUT,
+	[ST_GET_LAYOUT] = SQL_GET_LAYOUT,
+	[ST_DELETE_ATTN] = SQL_DELETE_ATTN,
+	[ST_PUT_ABLATION] = SQL_PUT_ABLATION,
+	[ST_GET_ABLATION] = SQL_GET_ABLATION,
+	[ST_CLEAR_LENS] = SQL_CLEAR_LENS,
+	[ST_PUT_LENS] = SQL_PUT_LENS,
+	[ST_GET_LENS] = SQL_GET_LENS,
+	[ST_SET_DATASET] = SQL_SET_DATASET,
 };
 
 /* Store-owned string storage for the getters; one per getter family so a
  * callback of store_each_run may call store_get_run or store_get_model
  * without clobbering the row it was given. */
-enum buf_id { BUF_MODEL, BUF_RUN, BUF_EACH_RUN, BUF_SAMPLE, BUF_EACH_SAMPLE, BUF_COUNT };
+enum buf_id { BUF_MODEL, BUF_RUN, BUF_EACH_RUN, BUF_SAMPLE, BUF_EACH_SAMPLE, BUF_SUMMARY,
+              BUF_COUNT };
 
 struct strbuf {
 	char *p;
@@ -216,7 +335,7 @@ struct store {
 	char *path;
 	bool readonly;
 	bool opened;                 /* open succeeded: checkpoint at close */
-	bool in_each_run, in_each_sample;
+	bool in_each_run, in_each_sample, in_each_stat, in_each_role;
 	sqlite3_stmt *st[ST_COUNT];  /* prepared lazily, finalized at close */
 	struct strbuf buf[BUF_COUNT];
 };
@@ -772,17 +891,17 @@ exec(struct store *s, const char *sql, const char *op)
 	return src == SQLITE_OK ? 0 : inspect_fail(s, src, op);
 }
 
-/* Apply the migration steps above the file's version, one transaction
- * each; the version is read again inside the transaction so that two
- * writers opening a new file at once create the schema once. */
+/* Bring the file to STORE_SCHEMA_VERSION: the whole schema for a new
+ * file, else the upgrade sections above its version, one transaction each.
+ * The version is read again inside each transaction so that two writers
+ * opening a new file at once create the schema once. */
 static int
 migrate(struct store *s)
 {
-	for (size_t k = 0; k < sizeof migrations / sizeof migrations[0]; k++) {
-		const struct migration *m = &migrations[k];
-		char sql[64];
+	for (;;) {
+		char sql[64], *section = NULL;
 		int64_t ver = 0;
-		int rc, src;
+		int rc, src, to;
 
 		rc = exec(s, SQL_BEGIN, "migrate: begin");
 		if (rc)
@@ -798,14 +917,20 @@ migrate(struct store *s)
 			             (long long)ver, STORE_SCHEMA_VERSION);
 			goto fail;
 		}
-		if (ver >= m->version) {
-			exec(s, SQL_COMMIT, "migrate: commit");
-			continue;
+		if (ver == STORE_SCHEMA_VERSION)
+			return exec(s, SQL_COMMIT, "migrate: commit");
+		if (ver == 0) {
+			rc = exec(s, schema_sql, "migrate: create tables in");
+			to = STORE_SCHEMA_VERSION;
+		} else {
+			to = (int)ver + 1;
+			section = schema_section(to);
+			rc = section ? exec(s, section, "migrate: upgrade") : ERR_VERSION;
+			free(section);
 		}
-		rc = exec(s, m->sql, "migrate: create tables in");
 		if (rc)
 			goto fail;
-		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", m->version);
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", to);
 		rc = exec(s, sql, "migrate: set version of");
 		if (rc)
 			goto fail;
@@ -818,7 +943,6 @@ fail:
 			sqlite3_exec(s->db, SQL_ROLLBACK, NULL, NULL, NULL);
 		return rc;
 	}
-	return 0;
 }
 
 /* Version check, creation or migration, and the table check. */
@@ -847,10 +971,18 @@ check_schema(struct store *s, int flags)
 	if (ver == 0 && (s->readonly || !(flags & STORE_CREATE)))
 		return err_set(ERR_FORMAT, "'%s' is an empty database without attnscope"
 		               " tables", s->path);
+	if (ver == 1) {
+		/* never upgrade a file that is not a whole version-1 recording */
+		src = query_int(s, SQL_COUNT_TABLES_V1, &n_tab);
+		if (src != SQLITE_OK)
+			return inspect_fail(s, src, "read schema of");
+		if (n_tab != N_TABLES_V1)
+			return err_set(ERR_FORMAT, "'%s': database version 1 but %lld of the %d"
+			               " attnscope tables are missing", s->path,
+			               (long long)(N_TABLES_V1 - n_tab), N_TABLES_V1);
+	}
 	if (ver < STORE_SCHEMA_VERSION && s->readonly)
-		return err_set(ERR_VERSION, "'%s': database version %lld is older than this"
-		               " attnscope (%d): open it for writing once to upgrade it",
-		               s->path, (long long)ver, STORE_SCHEMA_VERSION);
+		return 0; /* read what an older version holds; writers upgrade it */
 	if (ver == 0) {
 		rc = exec(s, SQL_PRAGMA_NEW, "set page size and WAL mode of");
 		if (rc)
@@ -1539,8 +1671,9 @@ tok_rows_push(struct tok_rows *r, const struct store_token *t, const char *piece
 	return 0;
 }
 
-int
-store_get_tokens(struct store *s, int64_t sample_id, struct store_token **out, int *n)
+static int
+get_tokens(struct store *s, enum stmt_id sid_stmt, int64_t sample_id,
+           struct store_token **out, int *n)
 {
 	struct tok_rows r = { 0 };
 	sqlite3_stmt *st = NULL;
@@ -1550,7 +1683,7 @@ store_get_tokens(struct store *s, int64_t sample_id, struct store_token **out, i
 		return err_set(ERR_ARG, "get tokens: NULL argument");
 	*out = NULL;
 	*n = 0;
-	rc = prep(s, ST_GET_TOKENS, &st);
+	rc = prep(s, sid_stmt, &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, sample_id);
@@ -1622,6 +1755,55 @@ out:
 	free(r.tok);
 	free(r.piece_off);
 	free(r.pool);
+	return rc;
+}
+
+int
+store_get_tokens(struct store *s, int64_t sample_id, struct store_token **out, int *n)
+{
+	return get_tokens(s, ST_GET_TOKENS, sample_id, out, n);
+}
+
+int
+store_get_source(struct store *s, int64_t sample_id, struct store_token **out, int *n)
+{
+	return get_tokens(s, ST_GET_SOURCE_TOKENS, sample_id, out, n);
+}
+
+int
+store_put_source(struct store *s, int64_t sample_id, const char *text,
+                 const struct store_token *tok, int n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	rc = writable(s, "put source");
+	if (rc)
+		return rc;
+	if (n < 0 || (n > 0 && !tok))
+		return err_set(ERR_ARG, "put source: bad argument");
+	if ((rc = prep(s, ST_SET_SOURCE, &st)) != 0)
+		return rc;
+	int b = sqlite3_bind_int64(st, 1, sample_id) || bind_text(st, 2, text);
+	src = b ? sqlite3_errcode(s->db) : sqlite3_step(st);
+	done(st);
+	if (src != SQLITE_DONE)
+		return sql_fail(s, src, "put source text of sample %lld", (long long)sample_id);
+	if ((rc = prep(s, ST_PUT_SOURCE_TOKEN, &st)) != 0)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		b = sqlite3_bind_int64(st, 1, sample_id) || sqlite3_bind_int(st, 2, i) ||
+		    sqlite3_bind_int(st, 3, tok[i].id) ||
+		    bind_text(st, 4, tok[i].piece ? tok[i].piece : "");
+		src = b ? sqlite3_errcode(s->db) : sqlite3_step(st);
+		if (src != SQLITE_DONE) {
+			rc = sql_fail(s, src, "put source token %d of sample %lld", i,
+			              (long long)sample_id);
+			break;
+		}
+		sqlite3_reset(st);
+	}
+	done(st);
 	return rc;
 }
 
@@ -1959,6 +2141,556 @@ store_get_head_stat(struct store *s, int64_t sample_id, int layer, int head,
 	else
 		rc = sql_fail(s, src, "get head stat '%s' for sample %lld layer %d head %d",
 		              metric, (long long)sample_id, layer, head);
+	done(st);
+	return rc;
+}
+
+/* ==== analysis results (schema version 2) ============================== */
+
+/* Bind-step-reset for statements that return no row; `what` names the
+ * operation in the message. */
+static int
+step_done(struct store *s, sqlite3_stmt *st, int bind_failed, const char *what)
+{
+	int src = bind_failed ? sqlite3_errcode(s->db) : sqlite3_step(st);
+	int rc = src == SQLITE_DONE ? 0 : sql_fail(s, src, "%s", what);
+	done(st);
+	return rc;
+}
+
+int
+store_set_head_stat(struct store *s, int64_t sample_id, int layer, int head,
+                    const char *metric, double value)
+{
+	sqlite3_stmt *st;
+	char what[160];
+	int rc;
+
+	rc = writable(s, "set head stat");
+	if (rc)
+		return rc;
+	if (!metric || !*metric || layer < 0 || head < 0)
+		return err_set(ERR_ARG, "set head stat: bad argument");
+	rc = prep(s, ST_SET_STAT, &st);
+	if (rc)
+		return rc;
+	int b = sqlite3_bind_int64(st, 1, sample_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, head) || bind_text(st, 4, metric) ||
+	        bind_real(st, 5, value);
+	int src = b ? sqlite3_errcode(s->db) : sqlite3_step(st);
+	if (src != SQLITE_DONE) {
+		/* the message only on failure: this runs a million times */
+		snprintf(what, sizeof what, "set head stat '%s' for sample %lld layer %d head %d",
+		         metric, (long long)sample_id, layer, head);
+		rc = sql_fail(s, src, "%s", what);
+	}
+	done(st);
+	return rc;
+}
+
+int
+store_each_head_stat(struct store *s, int64_t run_id, const char *metric,
+                     int (*fn)(void *ctx, const struct store_head_stat *x), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (!fn)
+		return err_set(ERR_ARG, "each head stat: NULL callback");
+	if (s->in_each_stat)
+		return err_set(ERR_ARG, "each head stat: called again from its own callback");
+	rc = prep(s, ST_EACH_STAT, &st);
+	if (rc)
+		return rc;
+	s->in_each_stat = true;
+	int b = sqlite3_bind_int64(st, 1, run_id) || bind_text(st, 2, metric);
+	while (!b && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_head_stat x;
+		int64_t l, h, idx;
+		if (!col_int(st, 1, 0, INT64_MAX, &idx) || !col_int(st, 2, 0, INT_MAX, &l) ||
+		    !col_int(st, 3, 0, INT_MAX, &h)) {
+			rc = err_set(ERR_FORMAT, "head stats of run %lld: index, layer or head out"
+			             " of range", (long long)run_id);
+			goto out;
+		}
+		x.sample_id = sqlite3_column_int64(st, 0);
+		x.sample_index = idx;
+		x.layer = (int)l;
+		x.head = (int)h;
+		x.metric = col_str(st, 4);
+		x.value = col_real(st, 5);
+		if ((rc = fn(ctx, &x)) != 0)
+			goto out;
+	}
+	if (b || src != SQLITE_DONE)
+		rc = sql_fail(s, b ? sqlite3_errcode(s->db) : src, "list head stats of run %lld",
+		              (long long)run_id);
+out:
+	s->in_each_stat = false;
+	done(st);
+	return rc;
+}
+
+int
+store_put_summary(struct store *s, int64_t run_id, const struct store_summary *x)
+{
+	sqlite3_stmt *st;
+	char what[160];
+	int rc;
+
+	rc = writable(s, "put summary");
+	if (rc)
+		return rc;
+	if (!x || !x->metric || !*x->metric || x->layer < 0 || x->head < -1 || x->n < 0)
+		return err_set(ERR_ARG, "put summary: bad argument");
+	rc = prep(s, ST_PUT_SUMMARY, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "put summary '%s' of run %lld layer %d head %d",
+	         x->metric, (long long)run_id, x->layer, x->head);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, x->layer) ||
+	        sqlite3_bind_int(st, 3, x->head) || bind_text(st, 4, x->metric) ||
+	        sqlite3_bind_int64(st, 5, x->n) || bind_real(st, 6, x->mean) ||
+	        bind_real(st, 7, x->std) || bind_real(st, 8, x->p50) ||
+	        bind_real(st, 9, x->p90);
+	return step_done(s, st, b, what);
+}
+
+int
+store_get_summary(struct store *s, int64_t run_id, int layer, int head,
+                  const char *metric, struct store_summary *out)
+{
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (!metric || !out)
+		return err_set(ERR_ARG, "get summary: NULL argument");
+	rc = prep(s, ST_GET_SUMMARY, &st);
+	if (rc)
+		return rc;
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, head) || bind_text(st, 4, metric);
+	src = b ? sqlite3_errcode(s->db) : sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		int64_t n;
+		const char *m[1];
+		int col = 5;
+		if (!col_int(st, 0, 0, INT64_MAX, &n))
+			rc = err_set(ERR_FORMAT, "summary '%s' of run %lld: bad count", metric,
+			             (long long)run_id);
+		else if ((rc = copy_texts(&s->buf[BUF_SUMMARY], st, &col, 1, m)) == 0) {
+			out->layer = layer;
+			out->head = head;
+			out->metric = m[0];
+			out->n = n;
+			out->mean = col_real(st, 1);
+			out->std = col_real(st, 2);
+			out->p50 = col_real(st, 3);
+			out->p90 = col_real(st, 4);
+		}
+	} else if (src == SQLITE_DONE) {
+		rc = err_set(ERR_NOTFOUND, "no summary '%s' for run %lld layer %d head %d",
+		             metric, (long long)run_id, layer, head);
+	} else {
+		rc = sql_fail(s, src, "get summary '%s' of run %lld", metric, (long long)run_id);
+	}
+	done(st);
+	return rc;
+}
+
+/* A statement with the run id as its only parameter (the clear_* family). */
+static int
+run_only(struct store *s, enum stmt_id id, int64_t run_id, const char *op)
+{
+	sqlite3_stmt *st;
+	char what[128];
+	int rc = writable(s, op);
+	if (rc)
+		return rc;
+	rc = prep(s, id, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "%s of run %lld", op, (long long)run_id);
+	return step_done(s, st, sqlite3_bind_int64(st, 1, run_id), what);
+}
+
+int
+store_clear_roles(struct store *s, int64_t run_id)
+{
+	return run_only(s, ST_CLEAR_ROLES, run_id, "clear roles");
+}
+
+int
+store_put_role(struct store *s, int64_t run_id, const struct store_role *r)
+{
+	sqlite3_stmt *st;
+	char what[160];
+	int rc;
+
+	rc = writable(s, "put role");
+	if (rc)
+		return rc;
+	if (!r || !r->role || !*r->role || !r->metric || !*r->metric || r->layer < 0 ||
+	    r->head < 0 || isnan(r->value) || isnan(r->threshold))
+		return err_set(ERR_ARG, "put role: bad argument");
+	rc = prep(s, ST_PUT_ROLE, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "put role '%s' of run %lld layer %d head %d", r->role,
+	         (long long)run_id, r->layer, r->head);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, r->layer) ||
+	        sqlite3_bind_int(st, 3, r->head) || bind_text(st, 4, r->role) ||
+	        bind_text(st, 5, r->metric) || sqlite3_bind_double(st, 6, r->value) ||
+	        sqlite3_bind_double(st, 7, r->threshold);
+	return step_done(s, st, b, what);
+}
+
+int
+store_each_role(struct store *s, int64_t run_id,
+                int (*fn)(void *ctx, const struct store_role *r), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (!fn)
+		return err_set(ERR_ARG, "each role: NULL callback");
+	if (s->in_each_role)
+		return err_set(ERR_ARG, "each role: called again from its own callback");
+	rc = prep(s, ST_EACH_ROLE, &st);
+	if (rc)
+		return rc;
+	s->in_each_role = true;
+	int b = sqlite3_bind_int64(st, 1, run_id);
+	while (!b && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_role r;
+		int64_t l, h;
+		if (!col_int(st, 0, 0, INT_MAX, &l) || !col_int(st, 1, 0, INT_MAX, &h)) {
+			rc = err_set(ERR_FORMAT, "roles of run %lld: layer or head out of range",
+			             (long long)run_id);
+			goto out;
+		}
+		r.layer = (int)l;
+		r.head = (int)h;
+		r.role = col_str(st, 2);
+		r.metric = col_str(st, 3);
+		r.value = col_real(st, 4);
+		r.threshold = col_real(st, 5);
+		if ((rc = fn(ctx, &r)) != 0)
+			goto out;
+	}
+	if (b || src != SQLITE_DONE)
+		rc = sql_fail(s, b ? sqlite3_errcode(s->db) : src, "list roles of run %lld",
+		              (long long)run_id);
+out:
+	s->in_each_role = false;
+	done(st);
+	return rc;
+}
+
+int
+store_clear_similarity(struct store *s, int64_t run_id)
+{
+	int rc = run_only(s, ST_CLEAR_SIM, run_id, "clear head similarity");
+	return rc ? rc : run_only(s, ST_CLEAR_LAYOUT, run_id, "clear head layout");
+}
+
+int
+store_put_similarity(struct store *s, int64_t run_id, int layer_a, int head_a,
+                     int layer_b, int head_b, double js, int64_t n_samples)
+{
+	sqlite3_stmt *st;
+	char what[160];
+	int rc;
+
+	rc = writable(s, "put head similarity");
+	if (rc)
+		return rc;
+	if (layer_a < 0 || head_a < 0 || layer_b < 0 || head_b < 0 || isnan(js) ||
+	    n_samples < 0)
+		return err_set(ERR_ARG, "put head similarity: bad argument");
+	rc = prep(s, ST_PUT_SIM, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "put similarity of L%dH%d and L%dH%d in run %lld",
+	         layer_a, head_a, layer_b, head_b, (long long)run_id);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, layer_a) ||
+	        sqlite3_bind_int(st, 3, head_a) || sqlite3_bind_int(st, 4, layer_b) ||
+	        sqlite3_bind_int(st, 5, head_b) || sqlite3_bind_double(st, 6, js) ||
+	        sqlite3_bind_int64(st, 7, n_samples);
+	return step_done(s, st, b, what);
+}
+
+/* One REAL (or two) from a one-row query; ERR_NOTFOUND without a row. */
+static int
+get_reals(struct store *s, sqlite3_stmt *st, int bind_failed, int n, double *a,
+          double *b, const char *what)
+{
+	int rc = 0;
+	int src = bind_failed ? sqlite3_errcode(s->db) : sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*a = col_real(st, 0);
+		if (n > 1)
+			*b = col_real(st, 1);
+	} else if (src == SQLITE_DONE) {
+		rc = err_set(ERR_NOTFOUND, "no %s", what);
+	} else {
+		rc = sql_fail(s, src, "get %s", what);
+	}
+	done(st);
+	return rc;
+}
+
+int
+store_get_similarity(struct store *s, int64_t run_id, int layer_a, int head_a,
+                     int layer_b, int head_b, double *js)
+{
+	sqlite3_stmt *st;
+	char what[160];
+	int rc;
+
+	if (!js)
+		return err_set(ERR_ARG, "get head similarity: NULL argument");
+	rc = prep(s, ST_GET_SIM, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "similarity of L%dH%d and L%dH%d in run %lld", layer_a,
+	         head_a, layer_b, head_b, (long long)run_id);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, layer_a) ||
+	        sqlite3_bind_int(st, 3, head_a) || sqlite3_bind_int(st, 4, layer_b) ||
+	        sqlite3_bind_int(st, 5, head_b);
+	return get_reals(s, st, b, 1, js, NULL, what);
+}
+
+int
+store_put_layout(struct store *s, int64_t run_id, int layer, int head, double x,
+                 double y)
+{
+	sqlite3_stmt *st;
+	char what[128];
+	int rc;
+
+	rc = writable(s, "put head layout");
+	if (rc)
+		return rc;
+	if (layer < 0 || head < 0 || !isfinite(x) || !isfinite(y))
+		return err_set(ERR_ARG, "put head layout: bad argument");
+	rc = prep(s, ST_PUT_LAYOUT, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "put layout of L%dH%d in run %lld", layer, head,
+	         (long long)run_id);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, head) || sqlite3_bind_double(st, 4, x) ||
+	        sqlite3_bind_double(st, 5, y);
+	return step_done(s, st, b, what);
+}
+
+int
+store_get_layout(struct store *s, int64_t run_id, int layer, int head, double *x,
+                 double *y)
+{
+	sqlite3_stmt *st;
+	char what[128];
+	int rc;
+
+	if (!x || !y)
+		return err_set(ERR_ARG, "get head layout: NULL argument");
+	rc = prep(s, ST_GET_LAYOUT, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "layout of L%dH%d in run %lld", layer, head,
+	         (long long)run_id);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, head);
+	return get_reals(s, st, b, 2, x, y, what);
+}
+
+int
+store_delete_attn(struct store *s, int64_t sample_id, const char *kind)
+{
+	sqlite3_stmt *st;
+	char what[128];
+	int rc;
+
+	rc = writable(s, "delete attention");
+	if (rc)
+		return rc;
+	if (!kind || !*kind)
+		return err_set(ERR_ARG, "delete attention: no kind");
+	rc = prep(s, ST_DELETE_ATTN, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "delete %.32s attention of sample %lld", kind,
+	         (long long)sample_id);
+	int b = sqlite3_bind_int64(st, 1, sample_id) || bind_text(st, 2, kind);
+	return step_done(s, st, b, what);
+}
+
+static bool
+ablation_mode(const char *mode)
+{
+	return mode && (strcmp(mode, "zero") == 0 || strcmp(mode, "mean") == 0);
+}
+
+int
+store_put_ablation(struct store *s, int64_t run_id, int layer, int head,
+                   const char *mode, double loss, double base_loss, int64_t n_samples)
+{
+	sqlite3_stmt *st;
+	char what[128];
+	int rc;
+
+	rc = writable(s, "put ablation");
+	if (rc)
+		return rc;
+	if (layer < 0 || head < 0 || !ablation_mode(mode) || !isfinite(loss) ||
+	    !isfinite(base_loss) || n_samples < 0)
+		return err_set(ERR_ARG, "put ablation: bad argument");
+	rc = prep(s, ST_PUT_ABLATION, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "put %s ablation of L%dH%d in run %lld", mode, layer,
+	         head, (long long)run_id);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, head) || bind_text(st, 4, mode) ||
+	        sqlite3_bind_double(st, 5, loss) || sqlite3_bind_double(st, 6, base_loss) ||
+	        sqlite3_bind_int64(st, 7, n_samples);
+	return step_done(s, st, b, what);
+}
+
+int
+store_get_ablation(struct store *s, int64_t run_id, int layer, int head,
+                   const char *mode, double *loss, double *base_loss)
+{
+	sqlite3_stmt *st;
+	char what[128];
+	int rc;
+
+	if (!ablation_mode(mode) || !loss || !base_loss)
+		return err_set(ERR_ARG, "get ablation: bad argument");
+	rc = prep(s, ST_GET_ABLATION, &st);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof what, "%s ablation of L%dH%d in run %lld", mode, layer, head,
+	         (long long)run_id);
+	int b = sqlite3_bind_int64(st, 1, run_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, head) || bind_text(st, 4, mode);
+	return get_reals(s, st, b, 2, loss, base_loss, what);
+}
+
+int
+store_put_logit_lens(struct store *s, int64_t sample_id, int layer, int pos, int k,
+                     const int32_t *ids, const float *logprobs)
+{
+	sqlite3_stmt *st;
+	char what[128];
+	bool own_txn = false;
+	int rc;
+
+	rc = writable(s, "put logit lens");
+	if (rc)
+		return rc;
+	if (layer < 0 || pos < 0 || k < 1 || k > STORE_LENS_MAX_K || !ids || !logprobs)
+		return err_set(ERR_ARG, "put logit lens: bad argument");
+	for (int r = 0; r < k; r++)
+		if (isnan(logprobs[r]))
+			return err_set(ERR_ARG, "put logit lens: NaN log-probability");
+	snprintf(what, sizeof what, "put logit lens of sample %lld layer %d position %d",
+	         (long long)sample_id, layer, pos);
+	if (sqlite3_get_autocommit(s->db)) {
+		if ((rc = store_begin(s)) != 0)
+			return rc;
+		own_txn = true;
+	}
+	if ((rc = prep(s, ST_CLEAR_LENS, &st)) != 0)
+		goto out;
+	int b = sqlite3_bind_int64(st, 1, sample_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, pos);
+	if ((rc = step_done(s, st, b, what)) != 0)
+		goto out;
+	if ((rc = prep(s, ST_PUT_LENS, &st)) != 0)
+		goto out;
+	for (int r = 0; r < k && !rc; r++) {
+		b = sqlite3_bind_int64(st, 1, sample_id) || sqlite3_bind_int(st, 2, layer) ||
+		    sqlite3_bind_int(st, 3, pos) || sqlite3_bind_int(st, 4, r) ||
+		    sqlite3_bind_int(st, 5, ids[r]) ||
+		    sqlite3_bind_double(st, 6, (double)logprobs[r]);
+		rc = step_done(s, st, b, what);
+	}
+	if (!rc && own_txn) {
+		rc = store_commit(s);
+		own_txn = rc != 0;
+	}
+out:
+	if (own_txn && rc)
+		store_rollback(s);
+	return rc;
+}
+
+int
+store_get_logit_lens(struct store *s, int64_t sample_id, int layer, int pos, int max_k,
+                     int *k, int32_t *ids, float *logprobs)
+{
+	sqlite3_stmt *st;
+	int rc, src, n = 0;
+
+	if (!k || max_k < 0 || (max_k > 0 && (!ids || !logprobs)))
+		return err_set(ERR_ARG, "get logit lens: bad argument");
+	*k = 0;
+	rc = prep(s, ST_GET_LENS, &st);
+	if (rc)
+		return rc;
+	int b = sqlite3_bind_int64(st, 1, sample_id) || sqlite3_bind_int(st, 2, layer) ||
+	        sqlite3_bind_int(st, 3, pos);
+	while (!b && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t r, id;
+		if (!col_int(st, 0, n, n, &r) || !col_int(st, 1, INT32_MIN, INT32_MAX, &id)) {
+			rc = err_set(ERR_FORMAT, "logit lens of sample %lld layer %d position %d:"
+			             " ranks not 0, 1, 2, ... or bad id", (long long)sample_id,
+			             layer, pos);
+			goto out;
+		}
+		if (n < max_k) {
+			ids[n] = (int32_t)id;
+			logprobs[n] = (float)col_real(st, 2);
+		}
+		n++;
+	}
+	if (b || src != SQLITE_DONE) {
+		rc = sql_fail(s, b ? sqlite3_errcode(s->db) : src, "get logit lens of sample"
+		              " %lld", (long long)sample_id);
+		goto out;
+	}
+	*k = n < max_k ? n : max_k;
+	if (n == 0)
+		rc = err_set(ERR_NOTFOUND, "no logit lens for sample %lld layer %d position %d",
+		             (long long)sample_id, layer, pos);
+out:
+	done(st);
+	return rc;
+}
+
+int
+store_set_run_dataset(struct store *s, int64_t run_id, const char *dataset)
+{
+	sqlite3_stmt *st;
+	int rc, src;
+
+	rc = writable(s, "set run dataset");
+	if (rc)
+		return rc;
+	if (!dataset || !*dataset)
+		return err_set(ERR_ARG, "set run dataset: empty label");
+	rc = prep(s, ST_SET_DATASET, &st);
+	if (rc)
+		return rc;
+	int b = sqlite3_bind_int64(st, 1, run_id) || bind_text(st, 2, dataset);
+	src = b ? sqlite3_errcode(s->db) : sqlite3_step(st);
+	if (src != SQLITE_DONE)
+		rc = sql_fail(s, src, "set dataset of run %lld", (long long)run_id);
+	else if (sqlite3_changes(s->db) == 0)
+		rc = err_set(ERR_NOTFOUND, "set dataset of run %lld: no such run",
+		             (long long)run_id);
 	done(st);
 	return rc;
 }

@@ -18,8 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Schema version written to PRAGMA user_version. */
-#define STORE_SCHEMA_VERSION 1
+/* Schema version written to PRAGMA user_version. Version 2 added the
+ * analysis tables (head_summary, head_roles, head_similarity, head_layout,
+ * head_ablation, logit_lens); a version-1 file opened for writing is
+ * upgraded in place, one transaction per version. */
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -180,6 +183,18 @@ int store_put_tokens(struct store *s, int64_t sample_id,
 int store_get_tokens(struct store *s, int64_t sample_id,
                      struct store_token **out, int *n);
 
+/* ---- the source side of encoder–decoder samples (BART, T5) ------------ */
+
+/* Store a sample's source text (may be NULL) and the encoder's input
+ * tokens [n] (only id and piece are used); the sample's own tokens are the
+ * decoder input. */
+int store_put_source(struct store *s, int64_t sample_id, const char *text,
+                     const struct store_token *tok, int n);
+
+/* Read them back like store_get_tokens (outputs NaN, k = 0); *n = 0 for
+ * samples of other models. */
+int store_get_source(struct store *s, int64_t sample_id, struct store_token **out, int *n);
+
 /* ---- attention maps ------------------------------------------------- */
 
 enum store_enc {
@@ -256,5 +271,106 @@ int store_put_head_stat(struct store *s, int64_t sample_id, int layer,
 /* Read one value; ERR_NOTFOUND if absent. */
 int store_get_head_stat(struct store *s, int64_t sample_id, int layer,
                         int head, const char *metric, double *value);
+
+/* ==== analysis results (schema version 2) ============================= */
+
+/* Write one per-sample value into head_stats, replacing the row if it
+ * exists (`attnscope analyze` re-runs). NaN is stored as NULL. */
+int store_set_head_stat(struct store *s, int64_t sample_id, int layer,
+                        int head, const char *metric, double value);
+
+/* One head_stats row, with the sample's index in its run. */
+struct store_head_stat {
+	int64_t sample_id;
+	int64_t sample_index;
+	int layer, head;
+	const char *metric;      /* valid during the callback only            */
+	double value;            /* NaN for NULL                              */
+};
+
+/* Iterate the head_stats rows of a run's samples in (sample index, layer,
+ * head, metric) order; only `metric` when it is not NULL. fn's non-zero
+ * return stops and is returned. fn may call other store functions but not
+ * store_each_head_stat itself (ERR_ARG). */
+int store_each_head_stat(struct store *s, int64_t run_id, const char *metric,
+                         int (*fn)(void *ctx, const struct store_head_stat *x),
+                         void *ctx);
+
+/* A run-level summary of one metric of one head (head -1: the layer). */
+struct store_summary {
+	int layer, head;
+	const char *metric;
+	int64_t n;               /* samples with a defined value              */
+	double mean, std, p50, p90; /* NaN when n = 0                         */
+};
+
+/* Insert or replace a summary row of run `run_id`. */
+int store_put_summary(struct store *s, int64_t run_id, const struct store_summary *x);
+
+/* Read one summary (metric string valid until the next call on s);
+ * ERR_NOTFOUND if absent. */
+int store_get_summary(struct store *s, int64_t run_id, int layer, int head,
+                      const char *metric, struct store_summary *out);
+
+/* A role of a head (see schema.sql, head_roles). */
+struct store_role {
+	int layer, head;
+	const char *role;        /* "previous-token", "induction", ...        */
+	const char *metric;      /* the metric that decided it                */
+	double value, threshold;
+};
+
+/* Remove every role of a run (before writing the new ones). */
+int store_clear_roles(struct store *s, int64_t run_id);
+
+/* Add a role; a duplicate (run, layer, head, role) is ERR_DB. */
+int store_put_role(struct store *s, int64_t run_id, const struct store_role *r);
+
+/* Iterate a run's roles in (layer, head, role) order; strings valid during
+ * the callback. Not re-entrant (ERR_ARG). */
+int store_each_role(struct store *s, int64_t run_id,
+                    int (*fn)(void *ctx, const struct store_role *r), void *ctx);
+
+/* Remove a run's head_similarity and head_layout rows. */
+int store_clear_similarity(struct store *s, int64_t run_id);
+
+/* Store js(a, b) (both orders are the caller's business) and read it back
+ * (ERR_NOTFOUND if absent). */
+int store_put_similarity(struct store *s, int64_t run_id, int layer_a, int head_a,
+                         int layer_b, int head_b, double js, int64_t n_samples);
+int store_get_similarity(struct store *s, int64_t run_id, int layer_a, int head_a,
+                         int layer_b, int head_b, double *js);
+
+/* A head's position in the 2-D MDS map of its run. */
+int store_put_layout(struct store *s, int64_t run_id, int layer, int head,
+                     double x, double y);
+int store_get_layout(struct store *s, int64_t run_id, int layer, int head,
+                     double *x, double *y);
+
+/* Delete every map of `kind` of a sample (0 when there were none), e.g.
+ * the derived 'rollout' maps before they are written again. */
+int store_delete_attn(struct store *s, int64_t sample_id, const char *kind);
+
+/* One ablation result (see schema.sql, head_ablation); mode "zero" or
+ * "mean" (ERR_ARG otherwise). Insert or replace. */
+int store_put_ablation(struct store *s, int64_t run_id, int layer, int head,
+                       const char *mode, double loss, double base_loss,
+                       int64_t n_samples);
+int store_get_ablation(struct store *s, int64_t run_id, int layer, int head,
+                       const char *mode, double *loss, double *base_loss);
+
+/* The logit lens at (sample, layer, position): k ranked ids with their
+ * log-probabilities, rank 0 first. put replaces what was there; k is
+ * 1..STORE_LENS_MAX_K. get fills at most max_k entries and sets *k (0 and
+ * ERR_NOTFOUND when nothing is stored). */
+#define STORE_LENS_MAX_K 64
+int store_put_logit_lens(struct store *s, int64_t sample_id, int layer, int pos,
+                         int k, const int32_t *ids, const float *logprobs);
+int store_get_logit_lens(struct store *s, int64_t sample_id, int layer, int pos,
+                         int max_k, int *k, int32_t *ids, float *logprobs);
+
+/* Change a run's dataset label (probes record from temporary files and
+ * name the run after the probe). ERR_NOTFOUND if there is no such run. */
+int store_set_run_dataset(struct store *s, int64_t run_id, const char *dataset);
 
 #endif

@@ -446,6 +446,80 @@ test_resume(void **state)
 	assert_int_equal(count_runs("z.db"), 2);
 }
 
+/* BART and T5: (source, target) pairs recorded and exported per kind equal
+ * the references (f32); generation records every step. */
+static void
+test_encdec_record(void **state)
+{
+	(void)state;
+	char models[2][512];
+	const char *m0 = shared_path("models/tiny-bart/hf");
+	snprintf(models[0], sizeof models[0], "%s", m0 ? m0 : "");
+	const char *m1 = shared_path("models/tiny-t5/hf");
+	snprintf(models[1], sizeof models[1], "%s", m1 ? m1 : "");
+	const char *refs[2] = { "models/tiny-bart/reference.npz", "models/tiny-t5/reference.npz" };
+	const char *pairs[2] = { "models/tiny-bart/pairs.json", "models/tiny-t5/pairs.json" };
+	for (int k = 0; k < 2; k++) {
+		const char *ref = shared_path(refs[k]), *pj = shared_path(pairs[k]);
+		if (!models[k][0] || !ref || !pj)
+			fail_msg("reference data missing");
+		/* the first pair's texts from pairs.json, as a JSONL sample */
+		json_error_t je;
+		json_t *j = json_load_file(pj, 0, &je);
+		assert_non_null(j);
+		json_t *p0 = json_array_get(j, 0), *line = json_object();
+		json_object_set(line, "source", json_object_get(p0, "src_text"));
+		json_object_set(line, "target", json_object_get(p0, "tgt_text"));
+		char data[64], db[64];
+		snprintf(data, sizeof data, "pair%d.jsonl", k);
+		snprintf(db, sizeof db, "pair%d.db", k);
+		char *txt = json_dumps(line, JSON_COMPACT);
+		char p[512];
+		snprintf(p, sizeof p, "%s/%s", tmp, data);
+		FILE *f = fopen(p, "w");
+		fprintf(f, "%s\n", txt);
+		fclose(f);
+		free(txt);
+		json_decref(line);
+		json_decref(j);
+		assert_int_equal(run("record --model '%s' --data %s --db %s --encoding f32 -q",
+		                     models[k], data, db), 0);
+		struct npz *z = npz_open(ref);
+		assert_non_null(z);
+		static const char *const kinds[3] = { "encoder", "decoder", "cross" };
+		static const char *const keys[3] = { "enc_attn", "dec_self_attn", "cross_attn" };
+		for (int q = 0; q < 3; q++) {
+			struct npy_array want = { 0 }, got = { 0 };
+			assert_int_equal(npz_get(z, keys[q], &want), 0);
+			assert_int_equal(run("export --db %s --sample 0 --kind %s --format npy -o %s.npy",
+			                     db, kinds[q], kinds[q]), 0);
+			snprintf(p, sizeof p, "%s/%s.npy", tmp, kinds[q]);
+			assert_int_equal(npy_read(p, &got), 0);
+			assert_int_equal(got.ndim, 4);
+			assert_int_equal(got.n, want.n);
+			for (int d = 0; d < 4; d++)
+				assert_int_equal(got.shape[d], want.shape[d]);
+			for (size_t i = 0; i < got.n; i++)
+				if (!(fabs(got.fdata[i] - want.fdata[i]) < 1e-4))
+					fail_msg("%s %s[%zu]: %g vs %g", models[k], kinds[q], i,
+					         got.fdata[i], want.fdata[i]);
+			npy_array_release(&want);
+			npy_array_release(&got);
+		}
+		npz_close(z);
+		assert_int_equal(run("export --db %s --sample 0 --layer 0 --head 0 --kind cross "
+		                     "--format png -o cross.png", db), 0);
+	}
+	/* generation from a source: every step recorded */
+	const char src[] = "The quick brown fox jumps over the lazy dog.\n";
+	write_file("src.txt", src, sizeof src - 1);
+	assert_int_equal(run("record --model '%s' --data src.txt --generate 6 --db gen.db -q",
+	                     models[1]), 0);
+	assert_int_equal(run("export --db gen.db --sample 0 --kind decoder --format npy -o g.npy"), 0);
+	assert_int_equal(run("record --model '%s' --data src.txt --db gen2.db -q", models[1]), 1);
+	assert_one_error_line("--generate");
+}
+
 int
 main(void)
 {
@@ -457,6 +531,7 @@ main(void)
 		cmocka_unit_test(test_record_export_roundtrip),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_resume),
+		cmocka_unit_test(test_encdec_record),
 	};
 	size_t n = shared_path("models/stories260K/stories260K.bin") &&
 	           shared_path("models/stories260K/tok512.bin") &&

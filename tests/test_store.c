@@ -2,7 +2,8 @@
  * test_store.c — the SQLite store (db/store.h): blob codecs, put/get round
  * trips on ":memory:" and on a file, opening refusals (newer version, not a
  * database, missing file, missing tables), resume helpers, transactions,
- * foreign-key cascades and hostile rows. cmocka, TAP with
+ * foreign-key cascades and hostile rows; the upgrade of a version-1 file to
+ * version 2 and the analysis tables of version 2. cmocka, TAP with
  * CMOCKA_MESSAGE_OUTPUT=TAP.
  */
 #include <setjmp.h>
@@ -827,7 +828,7 @@ test_roundtrip_file(void **state)
 	assert_int_equal(raw_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	assert_int_equal(raw_int(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
-	                               " AND sql LIKE '%STRICT%'"), 7);
+	                               " AND sql LIKE '%STRICT%'"), 14);
 }
 
 /* ---- opening refusals --------------------------------------------------- */
@@ -939,7 +940,7 @@ test_foreign_or_empty_db(void **state)
 	s = store_open(path, STORE_CREATE, &err);
 	assert_non_null(s);
 	store_close(s);
-	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 7);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), 14);
 }
 
 /* ---- resume helpers and transactions ------------------------------------ */
@@ -1227,6 +1228,268 @@ test_hostile_rows(void **state)
 	free(map);
 }
 
+/* ---- schema version 2: migration and the analysis tables ----------------- */
+
+/* The version-2 tables, dropped to turn a new file back into version 1. */
+static const char SQL_TO_V1[] =
+	"DROP TABLE head_summary; DROP TABLE head_roles; DROP TABLE head_similarity;"
+	" DROP TABLE head_layout; DROP TABLE head_ablation; DROP TABLE logit_lens;"
+	" DROP TABLE source_tokens; ALTER TABLE samples DROP COLUMN source;"
+	" PRAGMA user_version = 1";
+
+static void
+test_migrate_v1_to_v2(void **state)
+{
+	char path[PATH_MAX];
+	int err = 0;
+	int64_t run;
+	double v;
+
+	/* a version-1 recording: the recorder's tables and one value */
+	tmp_path(path, sizeof path, "v1.db");
+	struct store *s = open_new(path);
+	int64_t sample = add_sample(s, &run);
+	assert_int_equal(store_put_head_stat(s, sample, 1, 2, "entropy", 0.75), 0);
+	store_close(s);
+	raw_exec(path, SQL_TO_V1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"),
+	                 7);
+
+	/* readers read it as it is, without changing it */
+	s = store_open(path, STORE_READONLY, &err);
+	assert_non_null(s);
+	assert_int_equal(store_get_head_stat(s, sample, 1, 2, "entropy", &v), 0);
+	assert_true(v == 0.75);
+	store_close(s);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+
+	/* a writer upgrades in place: data kept, new tables usable */
+	s = store_open(path, 0, &err);
+	assert_non_null(s);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"),
+	                 14);
+	assert_int_equal(store_get_head_stat(s, sample, 1, 2, "entropy", &v), 0);
+	assert_true(v == 0.75);
+	struct store_summary x = { .layer = 1, .head = 2, .metric = "entropy", .n = 1,
+	                           .mean = 0.75, .std = 0, .p50 = 0.75, .p90 = 0.75 };
+	assert_int_equal(store_put_summary(s, run, &x), 0);
+	store_close(s);
+
+	/* now readers open it, and reopening changes nothing */
+	s = store_open(path, STORE_READONLY, &err);
+	assert_non_null(s);
+	store_close(s);
+	s = store_open(path, STORE_CREATE, &err);
+	assert_non_null(s);
+	store_close(s);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM head_summary"), 1);
+
+	/* a "version 1" file without our tables is not upgraded */
+	tmp_path(path, sizeof path, "v1-foreign.db");
+	raw_exec(path, "CREATE TABLE models (id INTEGER); PRAGMA user_version = 1");
+	assert_null(store_open(path, 0, &err));
+	assert_int_equal(err, ERR_FORMAT);
+	assert_msg_has(err, "tables are missing");
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema"), 1);
+}
+
+struct stat_rows {
+	int n;
+	char metric[8][32];
+	double value[8];
+};
+
+static int
+collect_stat(void *ctx, const struct store_head_stat *x)
+{
+	struct stat_rows *r = ctx;
+	if (r->n < 8) {
+		snprintf(r->metric[r->n], sizeof r->metric[0], "%s", x->metric);
+		r->value[r->n] = x->value;
+	}
+	r->n++;
+	return 0;
+}
+
+struct role_rows {
+	int n;
+	char role[4][32];
+	int layer[4];
+};
+
+static int
+collect_role(void *ctx, const struct store_role *r)
+{
+	struct role_rows *rr = ctx;
+	if (rr->n < 4) {
+		snprintf(rr->role[rr->n], sizeof rr->role[0], "%s", r->role);
+		rr->layer[rr->n] = r->layer;
+	}
+	rr->n++;
+	return 0;
+}
+
+static void
+test_analysis_tables(void **state)
+{
+	struct store *s = open_new(":memory:");
+	int64_t run;
+	int64_t sample = add_sample(s, &run);
+	double v, w;
+
+	/* head stats: set inserts and replaces; put still refuses duplicates */
+	assert_int_equal(store_set_head_stat(s, sample, 0, 1, "induction", 0.25), 0);
+	assert_int_equal(store_set_head_stat(s, sample, 0, 1, "induction", 0.5), 0);
+	assert_int_equal(store_set_head_stat(s, sample, 0, 1, "sink", NAN), 0);
+	assert_int_equal(store_put_head_stat(s, sample, 0, 1, "entropy", 1.5), 0);
+	assert_int_not_equal(store_put_head_stat(s, sample, 0, 1, "induction", 0.1), 0);
+	assert_int_equal(store_get_head_stat(s, sample, 0, 1, "induction", &v), 0);
+	assert_true(v == 0.5);
+	assert_int_equal(store_get_head_stat(s, sample, 0, 1, "sink", &v), 0);
+	assert_true(isnan(v));
+	struct stat_rows rows = { 0 };
+	assert_int_equal(store_each_head_stat(s, run, NULL, collect_stat, &rows), 0);
+	assert_int_equal(rows.n, 3);
+	assert_string_equal(rows.metric[0], "entropy"); /* metric order */
+	assert_string_equal(rows.metric[1], "induction");
+	assert_string_equal(rows.metric[2], "sink");
+	assert_true(isnan(rows.value[2]));
+	memset(&rows, 0, sizeof rows);
+	assert_int_equal(store_each_head_stat(s, run, "induction", collect_stat, &rows), 0);
+	assert_int_equal(rows.n, 1);
+	assert_true(rows.value[0] == 0.5);
+	assert_int_equal(store_set_head_stat(s, sample, -1, 0, "x", 1), ERR_ARG);
+
+	/* summaries, including a whole layer (head -1) and NaN fields */
+	struct store_summary x = { .layer = 2, .head = -1, .metric = "layer_norm_distance",
+	                           .n = 0, .mean = NAN, .std = NAN, .p50 = NAN, .p90 = NAN };
+	assert_int_equal(store_put_summary(s, run, &x), 0);
+	x.n = 4;
+	x.mean = 1.25;
+	x.std = 0.5;
+	x.p50 = 1;
+	x.p90 = 2;
+	assert_int_equal(store_put_summary(s, run, &x), 0); /* replaces */
+	struct store_summary y;
+	assert_int_equal(store_get_summary(s, run, 2, -1, "layer_norm_distance", &y), 0);
+	assert_int_equal(y.n, 4);
+	assert_true(y.mean == 1.25 && y.std == 0.5 && y.p50 == 1 && y.p90 == 2);
+	assert_string_equal(y.metric, "layer_norm_distance");
+	assert_int_equal(store_get_summary(s, run, 2, 0, "layer_norm_distance", &y), ERR_NOTFOUND);
+	x.head = -2;
+	assert_int_equal(store_put_summary(s, run, &x), ERR_ARG);
+
+	/* roles */
+	struct store_role r = { .layer = 1, .head = 0, .role = "induction",
+	                        .metric = "induction", .value = 0.7, .threshold = 0.4 };
+	assert_int_equal(store_put_role(s, run, &r), 0);
+	assert_int_not_equal(store_put_role(s, run, &r), 0); /* duplicate */
+	r.layer = 0;
+	r.role = "sink";
+	assert_int_equal(store_put_role(s, run, &r), 0);
+	struct role_rows rr = { 0 };
+	assert_int_equal(store_each_role(s, run, collect_role, &rr), 0);
+	assert_int_equal(rr.n, 2);
+	assert_string_equal(rr.role[0], "sink"); /* layer order */
+	assert_int_equal(rr.layer[1], 1);
+	assert_int_equal(store_clear_roles(s, run), 0);
+	memset(&rr, 0, sizeof rr);
+	assert_int_equal(store_each_role(s, run, collect_role, &rr), 0);
+	assert_int_equal(rr.n, 0);
+
+	/* similarity and layout */
+	assert_int_equal(store_put_similarity(s, run, 0, 1, 1, 0, 12.5, 8), 0);
+	assert_int_equal(store_put_similarity(s, run, 0, 1, 1, 0, 13.5, 9), 0);
+	assert_int_equal(store_get_similarity(s, run, 0, 1, 1, 0, &v), 0);
+	assert_true(v == 13.5);
+	assert_int_equal(store_get_similarity(s, run, 1, 0, 0, 1, &v), ERR_NOTFOUND);
+	assert_int_equal(store_put_layout(s, run, 0, 1, -0.5, 2.5), 0);
+	assert_int_equal(store_get_layout(s, run, 0, 1, &v, &w), 0);
+	assert_true(v == -0.5 && w == 2.5);
+	assert_int_equal(store_put_layout(s, run, 0, 1, NAN, 0), ERR_ARG);
+	assert_int_equal(store_clear_similarity(s, run), 0);
+	assert_int_equal(store_get_similarity(s, run, 0, 1, 1, 0, &v), ERR_NOTFOUND);
+	assert_int_equal(store_get_layout(s, run, 0, 1, &v, &w), ERR_NOTFOUND);
+
+	/* derived maps: delete a kind, keep the others */
+	float m[9] = { 1, 0, 0, .5f, .5f, 0, .2f, .3f, .5f };
+	float *got;
+	int nq, nk;
+	assert_int_equal(store_put_attn(s, sample, 0, 0, "self", 3, 3, true, STORE_ENC_F32, m), 0);
+	assert_int_equal(store_put_attn(s, sample, 0, 0, "rollout", 3, 3, true, STORE_ENC_F32, m),
+	                 0);
+	assert_int_equal(store_put_attn(s, sample, 1, 0, "rollout", 3, 3, true, STORE_ENC_F32, m),
+	                 0);
+	assert_int_equal(store_delete_attn(s, sample, "rollout"), 0);
+	assert_int_equal(store_delete_attn(s, sample, "rollout"), 0); /* none left: fine */
+	assert_int_equal(store_get_attn(s, sample, 0, 0, "rollout", &got, &nq, &nk), ERR_NOTFOUND);
+	assert_int_equal(store_get_attn(s, sample, 0, 0, "self", &got, &nq, &nk), 0);
+	free(got);
+	assert_int_equal(store_delete_attn(s, sample, ""), ERR_ARG);
+
+	/* ablation */
+	assert_int_equal(store_put_ablation(s, run, 1, 0, "zero", 3.5, 3.0, 8), 0);
+	assert_int_equal(store_put_ablation(s, run, 1, 0, "zero", 3.75, 3.0, 8), 0);
+	assert_int_equal(store_get_ablation(s, run, 1, 0, "zero", &v, &w), 0);
+	assert_true(v == 3.75 && w == 3.0);
+	assert_int_equal(store_get_ablation(s, run, 1, 0, "mean", &v, &w), ERR_NOTFOUND);
+	assert_int_equal(store_put_ablation(s, run, 1, 0, "half", 1, 1, 1), ERR_ARG);
+
+	/* logit lens: put replaces the ranks of a position */
+	int32_t ids[3] = { 7, 9, 11 }, gid[4];
+	float lp[3] = { -0.5f, -1.5f, -2.5f }, glp[4];
+	int k;
+	assert_int_equal(store_put_logit_lens(s, sample, 2, 1, 3, ids, lp), 0);
+	assert_int_equal(store_put_logit_lens(s, sample, 2, 1, 2, ids + 1, lp + 1), 0);
+	assert_int_equal(store_get_logit_lens(s, sample, 2, 1, 4, &k, gid, glp), 0);
+	assert_int_equal(k, 2);
+	assert_int_equal(gid[0], 9);
+	assert_true(glp[1] == -2.5f);
+	assert_int_equal(store_get_logit_lens(s, sample, 2, 0, 4, &k, gid, glp), ERR_NOTFOUND);
+	assert_int_equal(k, 0);
+	assert_int_equal(store_put_logit_lens(s, sample, 2, 1, 0, ids, lp), ERR_ARG);
+
+	/* run label */
+	struct store_run_info ri;
+	assert_int_equal(store_set_run_dataset(s, run, "probe:induction"), 0);
+	assert_int_equal(store_get_run(s, run, &ri), 0);
+	assert_string_equal(ri.dataset, "probe:induction");
+	assert_int_equal(store_set_run_dataset(s, run + 99, "x"), ERR_NOTFOUND);
+
+	store_close(s);
+}
+
+static void
+test_analysis_tables_readonly(void **state)
+{
+	char path[PATH_MAX];
+	int err;
+	tmp_path(path, sizeof path, "ro-analysis.db");
+	struct store *s = open_new(path);
+	int64_t run;
+	int64_t sample = add_sample(s, &run);
+	store_close(s);
+	s = store_open(path, STORE_READONLY, &err);
+	assert_non_null(s);
+	assert_int_equal(store_set_head_stat(s, sample, 0, 0, "x", 1), ERR_ARG);
+	struct store_summary x = { .metric = "x" };
+	assert_int_equal(store_put_summary(s, run, &x), ERR_ARG);
+	assert_int_equal(store_clear_roles(s, run), ERR_ARG);
+	assert_int_equal(store_delete_attn(s, sample, "rollout"), ERR_ARG);
+	assert_msg_has(ERR_ARG, "read-only");
+	store_close(s);
+	/* cascades: deleting the run removes its summaries */
+	s = store_open(path, 0, &err);
+	x = (struct store_summary){ .layer = 0, .head = 0, .metric = "x", .n = 1, .mean = 1,
+	                            .std = 0, .p50 = 1, .p90 = 1 };
+	assert_int_equal(store_put_summary(s, run, &x), 0);
+	store_close(s);
+	raw_exec(path, "PRAGMA foreign_keys = ON; DELETE FROM runs");
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM head_summary"), 0);
+}
+
 int
 main(void)
 {
@@ -1249,6 +1512,9 @@ main(void)
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_cascade),
 		cmocka_unit_test(test_hostile_rows),
+		cmocka_unit_test(test_migrate_v1_to_v2),
+		cmocka_unit_test(test_analysis_tables),
+		cmocka_unit_test(test_analysis_tables_readonly),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -56,7 +56,11 @@ static const char export_help[] =
 "\n"
 "  --scale linear|log|rank   colour scale of heatmaps and thumbnails (default linear)\n"
 "  --cmap viridis|magma|grey colormap (default viridis)\n"
-"  --no-first                leave the first-token column out of the scale\n";
+"  --no-first                leave the first-token column out of the scale\n"
+"  --kind encoder|decoder|cross  for encoder–decoder models (BART, T5): which\n"
+"                            attention (default: the model's only kind, or\n"
+"                            decoder); npy keeps the map's own shape, [T, S]\n"
+"                            for cross-attention\n";
 
 enum fmt { FMT_NPY, FMT_CSV, FMT_JSON, FMT_PNG, FMT_SVG, FMT_PDF };
 
@@ -345,12 +349,13 @@ cmd_export(int argc, char **argv)
 		{ "threshold", required_argument, 0, 't' },
 		{ "style", required_argument, 0, 'y' },
 		{ "size", required_argument, 0, 'z' },
+		{ "kind", required_argument, 0, 'k' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *db = NULL, *out = NULL, *fmt_s = NULL;
 	long run = 0, sample = -1, layer = -1, head = -1, arcs_layer = -1;
-	const char *stats_metric = NULL, *overlay = NULL;
+	const char *stats_metric = NULL, *overlay = NULL, *kind = NULL;
 	bool grid = false, mean = false, arcs_opt = false;
 	double threshold = 0.1;
 	enum render_arcs_style style = RENDER_ARCS_COLUMNS;
@@ -391,6 +396,13 @@ cmd_export(int argc, char **argv)
 			break;
 		case 'F': ro.suppress_first = true; break;
 		case 'G': grid = true; break;
+		case 'k':
+			if (strcmp(optarg, "encoder") && strcmp(optarg, "decoder") &&
+			    strcmp(optarg, "cross") && strcmp(optarg, "self"))
+				return cli_usage_error("export", "--kind is encoder, decoder or cross, "
+				                       "not '%s'", optarg);
+			kind = optarg;
+			break;
 		case 'A':
 			if (!cli_parse_long("export", "--arcs", optarg, 0, 1 << 20, &arcs_layer))
 				return 2;
@@ -500,7 +512,9 @@ cmd_export(int argc, char **argv)
 	double *values = NULL;
 	int n_maps = 0;
 	struct store_token *toks = NULL;
-	char **labels = NULL;
+	char **labels = NULL, **qlabels = NULL, **klabels = NULL;
+	struct store_token *stoks = NULL; /* encoder–decoder source tokens */
+	int n_stok = 0, n_qlab = 0;
 	int n_tok = 0;
 	struct store *s = store_open(db, STORE_READONLY, &rc);
 	if (!s)
@@ -671,6 +685,63 @@ arcs_out:
 		free(ids);
 		goto out;
 	}
+	if (!kind) { /* the model's only kind, or the decoder's */
+		int L0 = 0, H0 = 0;
+		kind = store_attn_dims(s, sid, "self", &L0, &H0) == 0 && L0 > 0 ? "self" : "decoder";
+	}
+	bool own_shape = strcmp(kind, "self") != 0;
+	if (layer < 0 && own_shape) {
+		/* an encoder–decoder's maps: [L, H, n_q, n_k] of that kind */
+		int L, H, nq0 = 0, nk0 = 0;
+		if ((rc = store_attn_dims(s, sid, kind, &L, &H)) != 0)
+			goto out;
+		if (L == 0) {
+			rc = err_set(ERR_NOTFOUND, "sample %ld has no '%s' attention maps", sample, kind);
+			goto out;
+		}
+		for (int l = 0; l < L; l++)
+			for (int h = 0; h < H; h++) {
+				int nq, nk;
+				if ((rc = store_get_attn(s, sid, l, h, kind, &A, &nq, &nk)) != 0) {
+					if (rc == ERR_NOTFOUND)
+						err_set(rc, "sample %ld has no %s map for layer %d head %d",
+						        sample, kind, l, h);
+					goto out;
+				}
+				if (!all) {
+					nq0 = nq;
+					nk0 = nk;
+					all = calloc((size_t)L * H * nq * nk, sizeof *all);
+					if (!all) {
+						rc = err_set(ERR_NOMEM, "out of memory");
+						goto out;
+					}
+				} else if (nq != nq0 || nk != nk0) {
+					rc = err_set(ERR_FORMAT, "sample %ld: %s maps of different shapes",
+					             sample, kind);
+					goto out;
+				}
+				memcpy(all + ((size_t)l * H + h) * nq * nk, A, (size_t)nq * nk * sizeof *A);
+				free(A);
+				A = NULL;
+			}
+		FILE *f = open_out(out, true);
+		if (!f) {
+			rc = ERR_IO;
+			goto out;
+		}
+		int shape[4] = { L, H, nq0, nk0 };
+		size_t nv = (size_t)L * H * nq0 * nk0;
+		rc = write_npy_header(f, 4, shape);
+		if (!rc && fwrite(all, sizeof *all, nv, f) != nv)
+			rc = ERR_IO;
+		int rc2 = close_out(f, out);
+		if (rc)
+			err_set(rc, "cannot write '%s'", out);
+		else
+			rc = rc2;
+		goto out;
+	}
 	if (layer < 0) {
 		/* the whole sample: [L, H, T, T] */
 		int L, H;
@@ -729,9 +800,10 @@ arcs_out:
 	}
 
 	int nq, nk;
-	if ((rc = store_get_attn(s, sid, (int)layer, (int)head, "self", &A, &nq, &nk)) != 0) {
+	if ((rc = store_get_attn(s, sid, (int)layer, (int)head, kind, &A, &nq, &nk)) != 0) {
 		if (rc == ERR_NOTFOUND)
-			err_set(rc, "sample %ld has no map for layer %ld head %ld", sample, layer, head);
+			err_set(rc, "sample %ld has no %s%smap for layer %ld head %ld", sample,
+			        own_shape ? kind : "", own_shape ? " " : "", layer, head);
 		goto out;
 	}
 	if (fmt == FMT_NPY) {
@@ -761,16 +833,29 @@ arcs_out:
 		rc = export_json(out, run_id, sample, (int)layer, (int)head, toks, n_tok, A, nq, nk);
 		goto out;
 	}
-	/* figures: labels are the token pieces made displayable */
-	if (nq == nk)
+	/* figures: labels are the token pieces made displayable; encoder and
+	 * cross maps have source tokens as keys (and as queries: encoder) */
+	if (own_shape && strcmp(kind, "decoder") != 0 &&
+	    store_get_source(s, sid, &stoks, &n_stok) == 0) {
+		klabels = make_labels(stoks, n_stok, nk);
+		if (!strcmp(kind, "encoder"))
+			qlabels = make_labels(stoks, n_stok, nq);
+		else
+			qlabels = make_labels(toks, n_tok, nq);
+		n_qlab = nq;
+	} else if (nq == nk) {
 		labels = make_labels(toks, n_tok, nq);
+	}
 	char title[512];
-	snprintf(title, sizeof title, "%s · run %" PRId64 " · sample %ld · layer %ld · head %ld",
-	         model_name, run_id, sample, layer, head);
+	snprintf(title, sizeof title, "%s · run %" PRId64 " · sample %ld · %s%slayer %ld · head %ld",
+	         model_name, run_id, sample, own_shape ? kind : "", own_shape ? " · " : "", layer,
+	         head);
 	ro.title = title;
 	ro.causal = causal;
-	ro.q_labels = (const char *const *)labels;
-	ro.k_labels = (const char *const *)labels;
+	ro.q_labels = (const char *const *)(qlabels ? qlabels : labels);
+	ro.k_labels = (const char *const *)(klabels ? klabels : labels);
+	if (own_shape)
+		ro.causal = !strcmp(kind, "decoder");
 	int w = fig_w, h = fig_h;
 	if (w <= 0)
 		render_heatmap_size(nq, nk, &w, &h);
@@ -782,6 +867,9 @@ arcs_out:
 		rc = render_heatmap_png(out, w, h, A, nq, nk, &ro);
 out:
 	free_labels(labels, n_tok);
+	free_labels(qlabels, n_qlab);
+	free_labels(klabels, n_stok);
+	free(stoks);
 	for (int i = 0; maps && i < n_maps; i++)
 		free(maps[i]);
 	free(maps);

@@ -17,12 +17,18 @@ static const char record_help[] =
 "\n"
 "  --model PATH       a GGUF file (llama, qwen2, gpt2, bert; quantized tensors are\n"
 "                     dequantized at load), a Hugging Face directory (config.json +\n"
-"                     model.safetensors), or a llama2.c checkpoint (.bin)\n"
+"                     model.safetensors: Llama, Qwen2, Mistral, GPT-2, BERT, BART,\n"
+"                     T5), or a llama2.c checkpoint (.bin)\n"
 "  --tokenizer PATH   override the model's own tokenizer (a llama2.c checkpoint\n"
 "                     uses tokenizer.bin, or the one tok*.bin, beside it)\n"
 "  --bos yes|no       add BOS (or not) whatever the tokenizer's configuration says\n"
+"  --generate N       decode N tokens greedily after each sample (the source of an\n"
+"                     encoder–decoder, the prompt of a decoder) and record the\n"
+"                     attention of every generated step (row t = step t)\n"
 "  --data FILE        samples: .txt (one per line) or .jsonl (one JSON object per\n"
-"                     line with a text field, or \"tokens\": [ids] used as given)\n"
+"                     line with a text field, or \"tokens\": [ids] used as given;\n"
+"                     for BART/T5 \"source\" and \"target\", or \"source_tokens\" and\n"
+"                     \"target_tokens\" (the decoder input, from its start token))\n"
 "  --text STR         a single sample\n"
 "  --db FILE          database to create or add a run to\n"
 "  --field NAME       JSONL text field (default: text)\n"
@@ -30,13 +36,17 @@ static const char record_help[] =
 "  --max-tokens N     cut samples to N tokens (longer than the context is an error\n"
 "                     otherwise)\n"
 "  --capture GLOBS    comma-separated hook names to store, with * wildcards\n"
-"                     (default: blocks.*.attn.hook_pattern). Per-head statistics\n"
+"                     (default: *attn.hook_pattern: every attention map, also\n"
+"                     encoder/decoder/cross_attn of BART and T5). Per-head statistics\n"
 "                     and per-token outputs are always stored. Hooks:\n"
 "                     hook_embed, blocks.L.hook_resid_pre|resid_mid|resid_post,\n"
-"                     blocks.L.attn.hook_q|k|v|z|attn_scores|pattern,\n"
+"                     blocks.L.attn.hook_q|k|v|z|attn_scores|pattern|norm_pattern,\n"
 "                     blocks.L.hook_attn_out|mlp_out, blocks.L.mlp.hook_post,\n"
 "                     blocks.L.ln1|ln2.hook_normalized, ln_final.hook_normalized,\n"
-"                     logits; 'none' stores no maps\n"
+"                     logits; encoder.L.attn.hook_pattern|hook_resid_post,\n"
+"                     decoder.L.attn.hook_pattern|cross_attn.hook_pattern|\n"
+"                     hook_resid_post, encoder.ln_final.hook_normalized;\n"
+"                     'none' stores no maps\n"
 "  --encoding ENC     f16 (default), f32, or f16z (f16 + zstd)\n"
 "  --resume           continue the unfinished run with the same model, data and\n"
 "                     options from its last committed sample (or start it)\n"
@@ -78,6 +88,7 @@ cmd_record(int argc, char **argv)
 		{ "encoding", required_argument, 0, 'e' },
 		{ "resume", no_argument, 0, 'r' },
 		{ "bos", required_argument, 0, 'B' },
+		{ "generate", required_argument, 0, 'g' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
@@ -98,6 +109,11 @@ cmd_record(int argc, char **argv)
 		case 'f': o.field = optarg; break;
 		case 'c': o.capture = optarg; break;
 		case 'r': o.resume = true; break;
+		case 'g':
+			if (!cli_parse_long("record", "--generate", optarg, 1, 1 << 16, &v))
+				return 2;
+			o.generate = (int)v;
+			break;
 		case 'B':
 			if (strcmp(optarg, "yes") == 0)
 				o.bos = REC_BOS_YES;

@@ -70,6 +70,17 @@ void ds_close(struct ds_reader *r);
 struct tokenizer *rec_open_tokenizer(const struct model *m, const char *model_path,
                                      const char *path, int *err);
 
+/* Tokenize an encoder–decoder sample: the source with the tokenizer's
+ * special tokens; the decoder input `tgt` = [decoder start] + labels[:-1]
+ * where labels = the target tokenized with its special tokens (HF's
+ * shift-right), or target_tokens as given; `labels` [n_tgt] gets the next
+ * token of every decoder position (-1 when unknown). Without a target
+ * (generation) *n_tgt = 0. All three arrays are malloc'd. */
+int rec_tokenize_pair(const struct tokenizer *t, const struct ds_sample *s, long index,
+                      int vocab_size, int n_ctx, int decoder_start, int max_tokens,
+                      int32_t **src, int *n_src, int32_t **tgt, int32_t **labels,
+                      int *n_tgt);
+
 /* Tokenize one sample as `record` does: text with the special tokens the
  * tokenizer adds (BOS, [CLS] ... [SEP]) and special-token text parsed, or
  * the ids as given (checked against the vocabulary). Cuts to max_tokens (> 0)
@@ -95,6 +106,8 @@ struct rec_options {
 	const char *capture;        /* globs; NULL = every attention map  */
 	enum store_enc enc;
 	enum rec_bos bos;           /* --bos: default is the tokenizer's policy */
+	int generate;               /* > 0: decode this many tokens greedily
+	                             * and record every step's attention    */
 	bool resume;
 	/* progress: called after each committed sample (may be NULL) */
 	void (*progress)(void *ctx, long done, long total, long tokens);
@@ -116,8 +129,9 @@ struct rec_result {
 /* Default encoding of stored maps. */
 #define REC_DEFAULT_ENC STORE_ENC_F16
 
-/* Default capture: every attention pattern. */
-#define REC_DEFAULT_CAPTURE "blocks.*.attn.hook_pattern"
+/* Default capture: every attention pattern (with encoder, decoder and
+ * cross-attention maps of encoder–decoder models). */
+#define REC_DEFAULT_CAPTURE "*attn.hook_pattern"
 
 /*
  * Record a dataset. Validates everything (model, tokenizer, every sample)

@@ -26,6 +26,7 @@ struct recorder {
 	struct cap_sink sink;
 	struct cap_filter *filter;
 	struct rec_job *job;   /* the sample being filled */
+	float *logits;         /* set: copy CAP_LOGITS here (generation) */
 };
 
 /* Attention maps and the kind they are stored under; NULL for other points. */
@@ -47,7 +48,8 @@ rec_want(struct cap_sink *sink, enum cap_point p, int layer)
 	struct recorder *r = cap_container_of(sink, struct recorder, sink);
 	/* maps are always wanted: their statistics are stored for every head
 	 * even when the maps themselves are not */
-	return map_kind(p) || cap_filter_match(r->filter, p, layer);
+	return map_kind(p) || (p == CAP_LOGITS && r->logits) ||
+	       cap_filter_match(r->filter, p, layer);
 }
 
 /* Copy what the forward pass offers into the sample's job; the writer
@@ -65,6 +67,11 @@ rec_emit(struct cap_sink *sink, const struct cap_tensor *t)
 		snprintf(prefix, sizeof prefix, "%s%s", plain ? "" : kind, plain ? "" : ".");
 		return rw_job_map(r->job, kind, prefix,
 		                  cap_filter_match(r->filter, t->point, t->layer), t);
+	}
+	if (t->point == CAP_LOGITS && r->logits) {
+		memcpy(r->logits, t->data, (size_t)t->shape[0] * t->shape[1] * sizeof(float));
+		if (!cap_filter_match(r->filter, t->point, t->layer))
+			return 0;
 	}
 	char name[96];
 	cap_hook_name(name, sizeof name, t->point, t->layer);
@@ -266,6 +273,128 @@ rec_tokenize(const struct tokenizer *t, const struct ds_sample *s, long index,
 	return 0;
 }
 
+/* Encode text with the tokenizer's special tokens, or check given ids. */
+static int
+side_ids(const struct tokenizer *t, const char *text, size_t len, const int32_t *given,
+         int n_given, int vocab_size, const char *what, long index, long line,
+         int32_t **out, int *n_out)
+{
+	int n = 0, cap;
+	int32_t *p;
+	if (text) {
+		if (len >= (1u << 26))
+			return err_set(ERR_RANGE, "sample %ld (line %ld): the %s is larger than 64 MiB",
+			               index, line, what);
+		cap = (int)len + 8;
+		if (!(p = malloc((size_t)cap * sizeof *p)))
+			return err_set(ERR_NOMEM, "out of memory");
+		const unsigned flags = TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL;
+		int rc = tok_encode_ex(t, text, len, flags, p, cap, &n);
+		if (rc == ERR_RANGE) {
+			int32_t *q = realloc(p, (size_t)n * sizeof *p);
+			if (!q) {
+				free(p);
+				return err_set(ERR_NOMEM, "out of memory");
+			}
+			p = q;
+			rc = tok_encode_ex(t, text, len, flags, p, n, &n);
+		}
+		if (rc) {
+			free(p);
+			return rc;
+		}
+	} else {
+		n = n_given;
+		if (!(p = malloc((size_t)(n ? n : 1) * sizeof *p)))
+			return err_set(ERR_NOMEM, "out of memory");
+		for (int i = 0; i < n; i++) {
+			if (given[i] < 0 || given[i] >= vocab_size) {
+				free(p);
+				return err_set(ERR_RANGE, "sample %ld (line %ld): %s token id %d is "
+				               "outside the vocabulary (0..%d)", index, line, what,
+				               given[i], vocab_size - 1);
+			}
+			p[i] = given[i];
+		}
+	}
+	*out = p;
+	*n_out = n;
+	return 0;
+}
+
+int
+rec_tokenize_pair(const struct tokenizer *t, const struct ds_sample *s, long index,
+                  int vocab_size, int n_ctx, int decoder_start, int max_tokens,
+                  int32_t **src, int *n_src, int32_t **tgt, int32_t **labels, int *n_tgt)
+{
+	*src = *tgt = *labels = NULL;
+	*n_src = *n_tgt = 0;
+	const char *stext = s->pair ? s->source : s->text;
+	const int32_t *sgiven = s->pair ? s->source_tokens : s->tokens;
+	int sn = s->pair ? s->n_source_tokens : s->n_tokens;
+	int rc = side_ids(t, stext, s->pair ? s->source_len : s->len, sgiven, sn, vocab_size,
+	                  "source", index, s->line, src, n_src);
+	if (rc)
+		return rc;
+	if (s->pair && (s->text || s->tokens)) {
+		int32_t *lab;
+		int nl;
+		if ((rc = side_ids(t, s->text, s->len, s->tokens, s->n_tokens, vocab_size,
+		                   "target", index, s->line, &lab, &nl)) != 0)
+			goto fail;
+		int n = nl;
+		int32_t *dec = malloc((size_t)(n ? n : 1) * sizeof *dec);
+		int32_t *nxt = malloc((size_t)(n ? n : 1) * sizeof *nxt);
+		if (!dec || !nxt) {
+			free(dec);
+			free(nxt);
+			free(lab);
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+		if (s->text) { /* labels -> decoder input: HF's shift right */
+			for (int i = 0; i < n; i++) {
+				dec[i] = i == 0 ? decoder_start : lab[i - 1];
+				nxt[i] = lab[i];
+			}
+		} else { /* the decoder input as given */
+			for (int i = 0; i < n; i++) {
+				dec[i] = lab[i];
+				nxt[i] = i + 1 < n ? lab[i + 1] : -1;
+			}
+		}
+		free(lab);
+		*tgt = dec;
+		*labels = nxt;
+		*n_tgt = n;
+		if (n == 0) {
+			rc = err_set(ERR_FORMAT, "sample %ld (line %ld): the target is empty", index,
+			             s->line);
+			goto fail;
+		}
+	}
+	if (max_tokens > 0) {
+		if (*n_src > max_tokens)
+			*n_src = max_tokens;
+		if (*n_tgt > max_tokens)
+			*n_tgt = max_tokens;
+	}
+	if (*n_src < 1 || *n_src > n_ctx || *n_tgt > n_ctx) {
+		rc = err_set(ERR_RANGE, "sample %ld (line %ld) has %d source and %d target tokens; "
+		             "the model takes 1 to %d on each side: cut with --max-tokens", index,
+		             s->line, *n_src, *n_tgt, n_ctx);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*src);
+	free(*tgt);
+	free(*labels);
+	*src = *tgt = *labels = NULL;
+	*n_src = *n_tgt = 0;
+	return rc;
+}
+
 /* ---- the run ----------------------------------------------------------- */
 
 static char *
@@ -324,40 +453,144 @@ hash_thread(void *arg)
  * then reports the writer's own error */
 #define WRITER_FAILED 1
 
-/* Run sample `index` and hand it to the writer thread, which stores it in
- * one transaction while the next sample runs. */
+/* A sample ready to run: ids [n] (decoder input for encoder–decoders),
+ * src [n_src] (encoder–decoders), next [n] the token each position
+ * predicts (-1 unknown). */
+struct prepared {
+	int32_t *src, *ids, *next;
+	int n_src, n;
+};
+
+static void
+prepared_free(struct prepared *p)
+{
+	free(p->src);
+	free(p->ids);
+	free(p->next);
+	memset(p, 0, sizeof *p);
+}
+
 static int
-record_one(struct rec_writer *w, struct recorder *rs, struct model *m,
-           const struct tokenizer *tok, int64_t run_id, long index,
-           const struct ds_sample *s, const int32_t *ids, int n, float *logits,
+prepare(const struct rec_options *o, const struct tokenizer *tok,
+        const struct model_config *c, const struct ds_sample *s, long index,
+        struct prepared *p)
+{
+	memset(p, 0, sizeof *p);
+	if (c->encdec) {
+		if (!s->pair && o->generate <= 0)
+			return err_set(ERR_ARG, "sample %ld (line %ld): an encoder–decoder model "
+			               "records (source, target) pairs (JSONL \"source\" and "
+			               "\"target\"), or sources with --generate N", index, s->line);
+		int rc = rec_tokenize_pair(tok, s, index, c->vocab_size, c->n_ctx, c->decoder_start,
+		                           o->max_tokens, &p->src, &p->n_src, &p->ids, &p->next,
+		                           &p->n);
+		if (rc)
+			return rc;
+		if (p->n == 0 && o->generate <= 0) {
+			prepared_free(p);
+			return err_set(ERR_ARG, "sample %ld (line %ld) has no target: give one or "
+			               "--generate N", index, s->line);
+		}
+		return 0;
+	}
+	if (s->pair)
+		return err_set(ERR_ARG, "sample %ld (line %ld) is a (source, target) pair, but the "
+		               "model is not an encoder–decoder", index, s->line);
+	int rc = rec_tokenize(tok, s, index, c->vocab_size, c->n_ctx, o->max_tokens, &p->ids,
+	                      &p->n);
+	if (rc)
+		return rc;
+	if (o->generate > 0 && p->n + o->generate > c->n_ctx) {
+		prepared_free(p);
+		return err_set(ERR_RANGE, "sample %ld (line %ld): %d prompt tokens and %d to "
+		               "generate exceed the context of %d", index, s->line, p->n,
+		               o->generate, c->n_ctx);
+	}
+	return 0;
+}
+
+/* Decoder-only --generate: append greedy tokens to p->ids (room for
+ * o->generate more is there) with prefill passes; the recorded pass then
+ * covers prompt and generation, and row t of every map is what step t saw. */
+static int
+generate_decoder_only(struct model *m, struct prepared *p, int steps, float *logits)
+{
+	const struct model_config *c = model_config(m);
+	for (int k = 0; k < steps; k++) {
+		int rc = model_forward(m, p->ids, p->n, NULL, logits);
+		if (rc)
+			return rc;
+		const float *row = logits + (size_t)(p->n - 1) * c->vocab_size;
+		int best = 0;
+		for (int i = 1; i < c->vocab_size; i++)
+			if (row[i] > row[best])
+				best = i;
+		p->ids[p->n++] = best;
+	}
+	return 0;
+}
+
+/* Run a prepared sample and hand it to the writer thread, which stores it
+ * in one transaction while the next sample runs. */
+static int
+record_one(const struct rec_options *o, struct rec_writer *w, struct recorder *rs,
+           struct model *m, const struct tokenizer *tok, int64_t run_id, long index,
+           const struct ds_sample *s, struct prepared *p, float *logits,
            struct store_token *toks)
 {
 	const struct model_config *c = model_config(m);
-	int V = c->vocab_size;
+	int V = c->vocab_size, rc;
+	if (!c->encdec && o->generate > 0 &&
+	    (rc = generate_decoder_only(m, p, o->generate, logits)) != 0)
+		return rc;
 	if (!(rs->job = rw_acquire(w)))
 		return WRITER_FAILED;
-	int rc = model_forward(m, ids, n, &rs->sink, c->has_lm_head ? logits : NULL);
+	if (!c->encdec) {
+		rc = model_forward(m, p->ids, p->n, &rs->sink, c->has_lm_head ? logits : NULL);
+	} else if (p->n > 0) {
+		rc = model_forward_encdec(m, p->src, p->n_src, p->ids, p->n, &rs->sink, logits);
+	} else { /* generate from the source; logits come through the sink */
+		int n_out = 0;
+		rs->logits = logits;
+		rc = model_generate_encdec(m, p->src, p->n_src, o->generate, c->eos_id, &rs->sink,
+		                           p->next, &n_out);
+		rs->logits = NULL;
+		/* decoder input [start, g0 .. g(n-2)]; position t predicts g_t */
+		for (int t = 0; !rc && t < n_out; t++)
+			p->ids[t] = t == 0 ? c->decoder_start : p->next[t - 1];
+		p->n = n_out;
+	}
 	if (rc) {
 		rw_discard(w, rs->job);
 		return rc;
 	}
+	int n = p->n;
 #pragma omp parallel for schedule(static) if (n > 8)
 	for (int t = 0; t < n; t++) {
-		toks[t].id = ids[t];
-		toks[t].piece = tok_piece(tok, ids[t]);
+		toks[t].id = p->ids[t];
+		toks[t].piece = tok_piece(tok, p->ids[t]);
 		if (!c->has_lm_head) { /* an encoder predicts no next token */
 			toks[t].next_logprob = toks[t].entropy = NAN;
 			toks[t].k = 0;
 			continue;
 		}
-		rec_token_outputs(logits + (size_t)t * V, V, t + 1 < n ? ids[t + 1] : -1,
-		                  &toks[t]);
+		int nx = p->next ? p->next[t] : t + 1 < n ? p->ids[t + 1] : -1;
+		rec_token_outputs(logits + (size_t)t * V, V, nx, &toks[t]);
 	}
 	double nll = 0;
-	for (int t = 0; c->has_lm_head && t + 1 < n; t++)
-		nll -= toks[t].next_logprob;
-	double loss = c->has_lm_head && n > 1 ? nll / (n - 1) : NAN;
-	if ((rc = rw_job_sample(rs->job, run_id, index, s->text, toks, n, loss)) != 0) {
+	int counted = 0;
+	for (int t = 0; c->has_lm_head && t < n; t++)
+		if (!isnan(toks[t].next_logprob)) {
+			nll -= toks[t].next_logprob;
+			counted++;
+		}
+	double loss = counted ? nll / counted : NAN;
+	const char *text = c->encdec ? (s->pair ? s->text : NULL) : s->text;
+	if (o->generate > 0 && !c->encdec)
+		text = NULL; /* the tokens hold prompt and generation */
+	if ((rc = rw_job_sample(rs->job, run_id, index, text, toks, n, loss)) != 0 ||
+	    (c->encdec && (rc = rw_job_source(rs->job, s->pair ? s->source : s->text, tok,
+	                                      p->src, p->n_src)) != 0)) {
 		rw_discard(w, rs->job);
 		return rc;
 	}
@@ -377,7 +610,7 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	struct rec_writer *w = NULL;
 	struct store_token *toks = NULL;
 	char *opts = NULL;
-	int32_t *ids = NULL;
+	struct prepared pr = { 0 };
 	float *logits = NULL;
 	int64_t run_id = 0;
 	bool run_open = false, hashing = false;
@@ -408,13 +641,11 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 	long total = 0;
 	int longest = 0;
 	struct ds_sample s;
-	int n;
 	while ((!o->limit || total < o->limit) && (rc = ds_next(ds, &s)) == 1) {
-		if ((rc = rec_tokenize(tok, &s, total, c->vocab_size, c->n_ctx,
-		                       o->max_tokens, &ids, &n)) != 0)
+		if ((rc = prepare(o, tok, c, &s, total, &pr)) != 0)
 			goto out;
-		free(ids);
-		ids = NULL;
+		int n = pr.n + (o->generate > 0 ? o->generate : 0);
+		prepared_free(&pr);
 		if (n > longest)
 			longest = n;
 		total++;
@@ -496,10 +727,20 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 			res->interrupted = true;
 			break;
 		}
-		if ((rc = rec_tokenize(tok, &s, index, c->vocab_size, c->n_ctx,
-		                       o->max_tokens, &ids, &n)) != 0)
+		if ((rc = prepare(o, tok, c, &s, index, &pr)) != 0)
 			goto out;
-		if ((rc = record_one(w, &sink, m, tok, run_id, index, &s, ids, n, logits,
+		/* room for what generation appends */
+		int room = pr.n + (o->generate > 0 ? o->generate : 0);
+		int32_t *grown = room > pr.n ? realloc(pr.ids, (size_t)room * sizeof *grown) : pr.ids;
+		int32_t *gnext = c->encdec && !pr.next ? malloc((size_t)(room ? room : 1) * sizeof *gnext)
+		                                       : pr.next;
+		if (!grown || (c->encdec && !gnext)) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		pr.ids = grown;
+		pr.next = gnext;
+		if ((rc = record_one(o, w, &sink, m, tok, run_id, index, &s, &pr, logits,
 		                     toks)) != 0) {
 			if (rc == WRITER_FAILED) {
 				rc = rw_finish(w);
@@ -507,8 +748,8 @@ rec_run(const struct rec_options *o, struct rec_result *res)
 			}
 			goto out;
 		}
-		free(ids);
-		ids = NULL;
+		int n = pr.n;
+		prepared_free(&pr);
 		res->n_samples++;
 		res->n_tokens += n;
 		index++;
@@ -545,7 +786,7 @@ out:
 		err_set(rc, "%s", msg);
 	}
 	res->seconds = util_now() - t0;
-	free(ids);
+	prepared_free(&pr);
 	free(toks);
 	free(logits);
 	free(opts);

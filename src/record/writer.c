@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../analysis/analysis.h"
+#include "../tokenizer/tokenizer.h"
 #include "../util/util.h"
 
 struct item {
@@ -36,6 +37,13 @@ struct rec_job {
 	double loss;
 	struct item *items;
 	int n_items, items_cap;
+	/* encoder–decoder source side */
+	bool has_source, has_source_text;
+	char *source;
+	size_t source_cap;
+	struct store_token *src_toks;
+	size_t src_cap;
+	int n_src;
 };
 
 struct rec_writer {
@@ -86,6 +94,27 @@ rw_job_sample(struct rec_job *j, int64_t run_id, int64_t index, const char *text
 	if (text)
 		memcpy(j->text, text, strlen(text) + 1);
 	memcpy(j->toks, toks, (size_t)n * sizeof *toks);
+	return 0;
+}
+
+int
+rw_job_source(struct rec_job *j, const char *text, const struct tokenizer *tok,
+              const int32_t *ids, int n)
+{
+	j->has_source = true;
+	j->has_source_text = text != NULL;
+	if ((text && !grow((void **)&j->source, &j->source_cap, strlen(text) + 1, 1)) ||
+	    !grow((void **)&j->src_toks, &j->src_cap, (size_t)(n ? n : 1), sizeof *j->src_toks))
+		return err_set(ERR_NOMEM, "out of memory");
+	if (text)
+		memcpy(j->source, text, strlen(text) + 1);
+	for (int i = 0; i < n; i++) {
+		memset(&j->src_toks[i], 0, sizeof j->src_toks[i]);
+		j->src_toks[i].id = ids[i];
+		j->src_toks[i].piece = tok_piece(tok, ids[i]);
+		j->src_toks[i].next_logprob = j->src_toks[i].entropy = NAN;
+	}
+	j->n_src = n;
 	return 0;
 }
 
@@ -152,7 +181,9 @@ write_job(struct rec_writer *w, struct rec_job *j)
 		.n_tok = j->n, .loss = j->loss,
 	};
 	if ((rc = store_put_sample(st, &si, &sid)) != 0 ||
-	    (rc = store_put_tokens(st, sid, j->toks, j->n)) != 0)
+	    (rc = store_put_tokens(st, sid, j->toks, j->n)) != 0 ||
+	    (j->has_source && (rc = store_put_source(st, sid, j->has_source_text ? j->source
+	                                             : NULL, j->src_toks, j->n_src)) != 0))
 		goto fail;
 	for (int i = 0; i < j->n_items && !rc; i++) {
 		struct item *it = &j->items[i];
@@ -256,6 +287,7 @@ rw_acquire(struct rec_writer *w)
 	}
 	j->state = SLOT_FILLING;
 	j->n_items = 0;
+	j->has_source = false;
 	pthread_mutex_unlock(&w->mu);
 	return j;
 }
@@ -308,6 +340,8 @@ rw_finish(struct rec_writer *w)
 		free(j->items);
 		free(j->toks);
 		free(j->text);
+		free(j->source);
+		free(j->src_toks);
 	}
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);

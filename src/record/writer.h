@@ -31,6 +31,13 @@ struct rec_job *rw_acquire(struct rec_writer *w);
 int rw_job_sample(struct rec_job *j, int64_t run_id, int64_t index, const char *text,
                   const struct store_token *toks, int n, double loss);
 
+struct tokenizer;
+
+/* The source side of an encoder–decoder sample: its text (may be NULL)
+ * and ids [n] with their pieces from `tok` (valid until rw_finish). */
+int rw_job_source(struct rec_job *j, const char *text, const struct tokenizer *tok,
+                  const int32_t *ids, int n);
+
 /* Copy an attention tensor [H, nq, nk] of `kind` at `layer`; `keep` stores
  * the maps, otherwise only their statistics (metric names get the prefix
  * `stat_prefix`, "" for the model's main attention). */
