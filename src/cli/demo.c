@@ -1,7 +1,8 @@
 /*
  * demo.c — `attnscope demo`: the embedded default. Writes the built-in
  * model (constructed weights with known heads), its tokenizer and samples,
- * records them, exports figures, and prints what each head does.
+ * records them, analyses the run (`attnscope analyze`), prints the roles
+ * found next to the roles built, and exports figures.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,8 +27,9 @@ static const char demo_help[] =
 "model whose heads are built by hand (a previous-token head, a first-token\n"
 "sink, a self head, a broad head, and an induction head that composes with\n"
 "the previous-token head), records it over the built-in samples into\n"
-"DIR/demo.db, exports PNG figures of the designed heads and prints each\n"
-"head's statistics. DIR defaults to ./attnscope-demo.\n";
+"DIR/demo.db, analyses the run (attnscope analyze: metrics and head roles),\n"
+"prints the roles found next to the roles built, and exports PNG figures of\n"
+"the designed heads. DIR defaults to ./attnscope-demo.\n";
 
 struct role {
 	int layer, head;
@@ -116,6 +118,90 @@ print_stats(const char *db, int64_t run_id)
 	return rc;
 }
 
+/* roles found by the analysis, one bit set per role of ana_role */
+struct found_roles {
+	unsigned roles[2][4];
+};
+
+static int
+collect_role(void *ctx, const struct store_role *r)
+{
+	struct found_roles *f = ctx;
+	for (int k = 0; k < ANA_ROLE_COUNT; k++)
+		if (r->layer < 2 && r->head < 4 &&
+		    strcmp(r->role, ana_role_rule((enum ana_role)k)->name) == 0)
+			f->roles[r->layer][r->head] |= 1u << k;
+	return 0;
+}
+
+/* The role each designed head should get from the analysis. */
+static int
+designed_role(int layer, int head)
+{
+	if (layer == DEMO_PREV_LAYER && head == DEMO_PREV_HEAD)
+		return ANA_ROLE_PREV;
+	if (layer == DEMO_SINK_LAYER && head == DEMO_SINK_HEAD)
+		return ANA_ROLE_SINK;
+	if (layer == DEMO_SELF_LAYER && head == DEMO_SELF_HEAD)
+		return ANA_ROLE_SELF;
+	if (layer == DEMO_BROAD_LAYER && head == DEMO_BROAD_HEAD)
+		return ANA_ROLE_BROAD;
+	if (layer == DEMO_INDUCTION_LAYER && head == DEMO_INDUCTION_HEAD)
+		return ANA_ROLE_INDUCTION;
+	return -1;
+}
+
+/* Run `attnscope analyze` on the demo run, then print the roles it found
+ * next to the roles built. */
+static int
+analyse_and_compare(const char *db, int64_t run_id)
+{
+	char run[32];
+	snprintf(run, sizeof run, "%" PRId64, run_id);
+	char *av[] = { "analyze", "--db", (char *)db, "--run", run, "-q", NULL };
+	printf("\nattnscope analyze --db %s (metrics: src/analysis/analysis.h)\n", db);
+	fflush(stdout);
+	/* -q: eight samples need no progress bar */
+	if (cmd_analyze(6, av) != 0)
+		return 1;
+	int rc;
+	struct store *s = store_open(db, STORE_READONLY, &rc);
+	if (!s)
+		return cli_fail(rc);
+	struct found_roles f = { 0 };
+	rc = store_each_role(s, run_id, collect_role, &f);
+	store_close(s);
+	if (rc)
+		return cli_fail(rc);
+	printf("\nroles found by the analysis (thresholds in db/schema.sql, head_roles):\n");
+	int agree = 0;
+	for (int l = 0; l < 2; l++)
+		for (int h = 0; h < 4; h++) {
+			char found[128] = "";
+			size_t off = 0;
+			for (int k = 0; k < ANA_ROLE_COUNT; k++)
+				if (f.roles[l][h] & 1u << k)
+					off += (size_t)snprintf(found + off, sizeof found - off, "%s%s",
+					                        off ? ", " : "",
+					                        ana_role_rule((enum ana_role)k)->name);
+			int want = designed_role(l, h);
+			/* a designed head must have its role, the others none of the
+			 * designed ones */
+			unsigned designed = 1u << ANA_ROLE_PREV | 1u << ANA_ROLE_SINK |
+			                    1u << ANA_ROLE_SELF | 1u << ANA_ROLE_BROAD |
+			                    1u << ANA_ROLE_INDUCTION;
+			bool ok = want >= 0 ? (f.roles[l][h] & designed) == 1u << want
+			                    : (f.roles[l][h] & designed) == 0;
+			agree += ok;
+			printf("  L%dH%d  %-24s built as %-26s %s\n", l, h, off ? found : "-",
+			       want >= 0 ? ana_role_rule((enum ana_role)want)->name
+			                 : "random (no designed role)",
+			       ok ? "ok" : "MISMATCH");
+		}
+	printf("%d of 8 heads as designed\n", agree);
+	return 0;
+}
+
 static void
 on_progress(void *ctx, long done, long total, long tokens)
 {
@@ -189,6 +275,8 @@ cmd_demo(int argc, char **argv)
 
 	if ((rc = print_stats(db, res.run_id)) != 0)
 		return cli_fail(rc);
+	if (analyse_and_compare(db, res.run_id) != 0)
+		return 1;
 
 	printf("\nfigures:\n");
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
@@ -211,8 +299,11 @@ cmd_demo(int argc, char **argv)
 	printf("\nnext:\n"
 	       "  attnscope ls --db %s samples\n"
 	       "  attnscope export --db %s --sample 3 --layer 1 --head 0 --format npy -o induction.npy\n"
+	       "  attnscope analyze --db %s --rank 1.0 induction\n"
+	       "  attnscope analyze --db %s --similarity heads.csv --similarity-png heads.png\n"
+	       "  attnscope probe induction --model %s --db probe.db\n"
 	       "  attnscope info %s\n"
 	       "  sqlite3 %s \"SELECT layer, head, metric, avg(value) FROM head_stats GROUP BY 1,2,3\"\n",
-	       db, db, model, db);
+	       db, db, db, db, model, model, db);
 	return 0;
 }
