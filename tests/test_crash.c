@@ -315,8 +315,11 @@ write_model(const char *path, int n_ctx)
 {
 	struct model_config c = {
 		.arch = MODEL_ARCH_LLAMA, .d_model = D, .d_ff = F, .n_layer = L, .n_head = H,
-		.n_kv_head = H, .vocab_size = V, .n_ctx = n_ctx, .shared_classifier = true,
+		.n_kv_head = H, .d_head = D / H, .vocab_size = V, .n_ctx = n_ctx,
+		.shared_classifier = true,
 	};
+	/* d_head must be set: model_llama2c_n_weights() does not derive it
+	 * (model_llama2c_write() does), and without it the count is short */
 	size_t n = model_llama2c_n_weights(&c);
 	float *w = malloc(n * sizeof *w);
 	assert_non_null(w);

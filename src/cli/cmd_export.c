@@ -57,10 +57,12 @@ static const char export_help[] =
 "  --scale linear|log|rank   colour scale of heatmaps and thumbnails (default linear)\n"
 "  --cmap viridis|magma|grey colormap (default viridis)\n"
 "  --no-first                leave the first-token column out of the scale\n"
-"  --kind encoder|decoder|cross  for encoder–decoder models (BART, T5): which\n"
-"                            attention (default: the model's only kind, or\n"
-"                            decoder); npy keeps the map's own shape, [T, S]\n"
-"                            for cross-attention\n";
+"  --kind KIND               which maps: encoder, decoder or cross for\n"
+"                            encoder–decoder models (BART, T5; default: the\n"
+"                            model's only kind, or decoder; npy keeps the map's\n"
+"                            own shape, [T, S] for cross), or rollout / flow as\n"
+"                            `attnscope analyze --rollout/--flow` stored them\n"
+"                            (one map per layer: --head 0)\n";
 
 enum fmt { FMT_NPY, FMT_CSV, FMT_JSON, FMT_PNG, FMT_SVG, FMT_PDF };
 
@@ -398,9 +400,10 @@ cmd_export(int argc, char **argv)
 		case 'G': grid = true; break;
 		case 'k':
 			if (strcmp(optarg, "encoder") && strcmp(optarg, "decoder") &&
-			    strcmp(optarg, "cross") && strcmp(optarg, "self"))
-				return cli_usage_error("export", "--kind is encoder, decoder or cross, "
-				                       "not '%s'", optarg);
+			    strcmp(optarg, "cross") && strcmp(optarg, "self") &&
+			    strcmp(optarg, "rollout") && strcmp(optarg, "flow"))
+				return cli_usage_error("export", "--kind is encoder, decoder, cross, "
+				                       "rollout or flow, not '%s'", optarg);
 			kind = optarg;
 			break;
 		case 'A':
@@ -835,7 +838,7 @@ arcs_out:
 	}
 	/* figures: labels are the token pieces made displayable; encoder and
 	 * cross maps have source tokens as keys (and as queries: encoder) */
-	if (own_shape && strcmp(kind, "decoder") != 0 &&
+	if ((!strcmp(kind, "encoder") || !strcmp(kind, "cross")) &&
 	    store_get_source(s, sid, &stoks, &n_stok) == 0) {
 		klabels = make_labels(stoks, n_stok, nk);
 		if (!strcmp(kind, "encoder"))
@@ -855,7 +858,8 @@ arcs_out:
 	ro.q_labels = (const char *const *)(qlabels ? qlabels : labels);
 	ro.k_labels = (const char *const *)(klabels ? klabels : labels);
 	if (own_shape)
-		ro.causal = !strcmp(kind, "decoder");
+		ro.causal = !strcmp(kind, "decoder") || ((!strcmp(kind, "rollout") ||
+		            !strcmp(kind, "flow")) && causal);
 	int w = fig_w, h = fig_h;
 	if (w <= 0)
 		render_heatmap_size(nq, nk, &w, &h);
