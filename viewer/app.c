@@ -58,8 +58,8 @@ hook_load_sample(void *ctx, int gen, int64_t sample_id)
 }
 
 static void
-hook_load_head(void *ctx, int gen, int64_t sample_id, int layer, int head,
-	bool want_map, const struct render_heatmap_opts *thumb_opts,
+hook_load_head(void *ctx, int gen, int64_t sample_id, const char *kind,
+	int layer, int head, bool want_map, const struct render_heatmap_opts *thumb_opts,
 	unsigned thumb_key, int thumb_side, bool urgent)
 {
 	struct app *a = ctx;
@@ -68,6 +68,7 @@ hook_load_head(void *ctx, int gen, int64_t sample_id, int layer, int head,
 		.head = head, .want_map = want_map, .thumb_opts = *thumb_opts,
 		.thumb_key = thumb_key, .thumb_side = thumb_side,
 	};
+	snprintf(r.attn_kind, sizeof r.attn_kind, "%s", kind ? kind : "self");
 	loader_push(a->loader, &r, urgent);
 }
 
@@ -211,6 +212,8 @@ on_loaded(struct app *a, struct load_res *r)
 		r->toks = NULL;
 		viewer_on_head_stats(v, r->gen, r->hstats);
 		r->hstats = NULL;
+		viewer_on_kinds(v, r->gen, r->kinds, r->n_kinds, r->src, r->n_src);
+		r->src = NULL;
 		break;
 	case LOAD_HEAD:
 		viewer_on_head(v, r->gen, r->layer, r->head, r->err, r->msg, r->map,
@@ -435,6 +438,8 @@ app_create(const struct app_opts *o, int *err)
 	if (o->view >= 0)
 		a->v.view = (enum view_id)o->view;
 	a->v.want_index = o->sample;
+	if (o->kind)
+		snprintf(a->v.kind_want, sizeof a->v.kind_want, "%s", o->kind);
 	a->v.layer = o->layer > 0 ? o->layer : 0;
 	a->v.head = o->head > 0 ? o->head : 0;
 	const char *st = getenv("ATTNSCOPE_VIEW_STATS");

@@ -20,6 +20,7 @@ struct app_opts {
 	int view;                 /* enum view_id, -1 = default                */
 	int64_t sample;           /* sample index to show, -1 = the first      */
 	int layer, head;          /* -1 = 0                                    */
+	const char *kind;         /* kind of map to show, NULL = automatic     */
 	bool bench;               /* run the frame-time benchmark and exit     */
 	bool hidden;              /* no visible window (tests)                 */
 	double timeout;           /* screenshot/bench: seconds to wait for data */

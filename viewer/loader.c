@@ -46,6 +46,7 @@ load_res_free(struct load_res *r)
 		free(r->rows[i].text);
 	free(r->rows);
 	free(r->toks);
+	free(r->src);
 	free(r->hstats);
 	free(r->map);
 	if (r->thumb)
@@ -227,6 +228,24 @@ job_sample(struct loader *l, const struct load_req *q)
 		r->toks = NULL;
 		r->n_toks = 0;
 	}
+	if (l->s && store_get_source(l->s, q->sample_id, &r->src, &r->n_src) != 0) {
+		r->src = NULL;
+		r->n_src = 0;
+	}
+	static const char *const kinds[VIEWER_MAX_KINDS] = {
+		"self", "encoder", "decoder", "cross", "rollout", "flow",
+	};
+	for (int i = 0; l->s && i < VIEWER_MAX_KINDS; i++) {
+		int nl = 0, nh = 0;
+		if (store_attn_dims(l->s, q->sample_id, kinds[i], &nl, &nh) == 0 &&
+		    nl > 0 && nh > 0) {
+			struct viewer_kind *k = &r->kinds[r->n_kinds++];
+			snprintf(k->name, sizeof k->name, "%s", kinds[i]);
+			k->n_layer = nl;
+			k->n_head = nh;
+		}
+	}
+	err_clear();
 	size_t n = (size_t)q->n_layer * q->n_head * ANA_STAT_COUNT;
 	r->hstats = n ? malloc(n * sizeof *r->hstats) : NULL;
 	for (int li = 0; r->hstats && li < q->n_layer; li++)
@@ -249,14 +268,15 @@ job_head(struct loader *l, const struct load_req *q)
 		return;
 	r->layer = q->layer;
 	r->head = q->head;
-	int rc = l->s ? store_get_attn(l->s, q->sample_id, q->layer, q->head, "self",
+	const char *kind = q->attn_kind[0] ? q->attn_kind : "self";
+	int rc = l->s ? store_get_attn(l->s, q->sample_id, q->layer, q->head, kind,
 		&r->map, &r->n_q, &r->n_k) : ERR_ARG;
 	if (rc) {
 		r->map = NULL;
 		if (rc == ERR_NOTFOUND)
-			err_set(rc, "layer %d head %d was not stored for this sample "
+			err_set(rc, "layer %d head %d (%s) was not stored for this sample "
 				"(recorded with --capture that left it out?)", q->layer,
-				q->head);
+				q->head, kind);
 		res_error(r, rc);
 		l->post(l->ctx, r);
 		return;

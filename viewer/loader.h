@@ -29,6 +29,7 @@ struct load_req {
 	int64_t known;            /* POLL: samples the viewer already has    */
 	int64_t sample_id;
 	int layer, head;
+	char attn_kind[16];       /* HEAD: kind of map ("" = "self")        */
 	bool want_map;            /* HEAD: send the map, not only the thumb  */
 	struct render_heatmap_opts thumb_opts; /* HEAD (pointers unused)    */
 	unsigned thumb_key;
@@ -61,6 +62,10 @@ struct load_res {
 	int toks_err;
 	char toks_msg[256];
 	double *hstats;           /* (n_layer, n_head, ANA_STAT_COUNT)        */
+	struct viewer_kind kinds[VIEWER_MAX_KINDS];  /* the kinds it has     */
+	int n_kinds;
+	struct store_token *src;  /* source tokens (encoder–decoder)          */
+	int n_src;
 	/* HEAD */
 	int layer, head;
 	float *map;

@@ -25,6 +25,8 @@ static const char help[] =
 "\n"
 "  --view samples|model|head|graph|dataset   the view to start in (model)\n"
 "  --sample N --layer L --head H             what to show first\n"
+"  --kind KIND                the kind of map: self, encoder, decoder, cross,\n"
+"                             rollout, flow (default: self, else decoder)\n"
 "  --size WxH                 window size (default 1280x800)\n"
 "  --screenshot OUT.png       draw one frame without a display (SDL's dummy\n"
 "                             video driver), write it as PNG and exit; exit 1\n"
@@ -67,6 +69,7 @@ main(int argc, char **argv)
 		{ "sample", required_argument, 0, 's' },
 		{ "layer", required_argument, 0, 'l' },
 		{ "head", required_argument, 0, 'H' },
+		{ "kind", required_argument, 0, 'k' },
 		{ "size", required_argument, 0, 'z' },
 		{ "timeout", required_argument, 0, 't' },
 		{ "bench", no_argument, 0, 'b' },
@@ -123,6 +126,12 @@ main(int argc, char **argv)
 				return usage_error("--timeout takes seconds, not '%s'", optarg);
 			break;
 		}
+		case 'k':
+			if (strlen(optarg) >= 16 || !optarg[0])
+				return usage_error("--kind is self, encoder, decoder, cross, "
+					"rollout or flow, not '%s'", optarg);
+			o.kind = optarg;
+			break;
 		case 'b': o.bench = true; break;
 		case 'h': fputs(help, stdout); return 0;
 		case 'V': printf("attnscope-view %s\n", ATTNSCOPE_VERSION); return 0;

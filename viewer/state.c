@@ -101,10 +101,8 @@ slot_drop_image(struct head_slot *s)
 }
 
 static void
-sample_free(struct sample_data *d)
+slots_free(struct sample_data *d)
 {
-	if (!d)
-		return;
 	for (int i = d->n_layer * d->n_head - 1; d->slots && i >= 0; i--) {
 		struct head_slot *s = &d->slots[i];
 		slot_drop_image(s);
@@ -114,6 +112,21 @@ sample_free(struct sample_data *d)
 		free(s->msg);
 	}
 	free(d->slots);
+	d->slots = NULL;
+}
+
+static void
+sample_free(struct sample_data *d)
+{
+	if (!d)
+		return;
+	slots_free(d);
+	if (d->src_labels)
+		for (int i = 0; i < d->n_src; i++)
+			free(d->src_labels[i]);
+	free(d->src_labels);
+	free(d->src_pieces);
+	free(d->src);
 	free(d->hstats);
 	if (d->labels)
 		for (int i = 0; i < d->n_toks; i++)
@@ -188,14 +201,14 @@ viewer_heatmap_opts(const struct viewer *v, struct render_heatmap_opts *o)
 	o->scale = v->scale;
 	o->cmap = v->cmap;
 	o->suppress_first = v->suppress_first;
-	o->causal = v->causal;
+	o->causal = viewer_kind_causal(v);
 }
 
 unsigned
 viewer_color_key(const struct viewer *v)
 {
 	return 1u + (unsigned)v->scale + 4u * (unsigned)v->cmap +
-	       16u * v->suppress_first + 32u * v->causal;
+	       16u * v->suppress_first + 32u * viewer_kind_causal(v);
 }
 
 /* ========================================================================
@@ -291,7 +304,8 @@ request_head(struct viewer *v, int l, int h, bool want_map, bool urgent)
 	if (want_map)
 		s->map_wanted = true;
 	if (v->hooks && v->hooks->load_head)
-		v->hooks->load_head(v->hooks_ctx, d->gen, d->id, l, h, want_map, &o,
+		v->hooks->load_head(v->hooks_ctx, d->gen, d->id, d->kind, l, h,
+			want_map, &o,
 			viewer_color_key(v), thumb_side(v), urgent);
 }
 
@@ -372,6 +386,60 @@ viewer_update_needs(struct viewer *v)
  * Selection
  * ======================================================================== */
 
+/* (Re)make the current sample's slots for its kind with this shape, start
+ * a new generation and ask for the heads (and the tokens when `tokens`). */
+static void
+sample_setup(struct viewer *v, int n_layer, int n_head, bool tokens)
+{
+	struct sample_data *d = v->cur;
+	slots_free(d);
+	d->n_layer = d->n_head = 0;
+	size_t n = (size_t)n_layer * n_head;
+	d->slots = calloc(n ? n : 1, sizeof *d->slots);
+	if (!d->slots) {
+		viewer_set_status(v, "out of memory");
+		return;
+	}
+	d->gen = ++v->gen;
+	d->n_layer = n_layer;
+	d->n_head = n_head;
+	if (v->fig) {
+		cairo_surface_destroy(v->fig);
+		v->fig = NULL;
+	}
+	v->fig_key = 0;
+	v->grid_key = 0;
+	v->graph_key = 0;
+	v->graph_first = 0;
+	v->graph_focus = -1;
+	v->graph_pinned = false;
+	v->hover_q = v->hover_k = -1;
+	v->hover_l = v->hover_h = -1;
+	v->dirty = true;
+	if (v->hooks && v->hooks->cancel)
+		v->hooks->cancel(v->hooks_ctx, d->gen);
+	if (tokens && v->hooks && v->hooks->load_sample)
+		v->hooks->load_sample(v->hooks_ctx, d->gen, d->id);
+
+	/* the current head first, then its layer, then the rest; maps too
+	 * while the whole sample fits in half the cache */
+	double bytes = 4.0 * d->n_tok * d->n_tok * (double)n;
+	bool all_maps = bytes <= v->cache_budget / 2;
+	if (v->layer >= d->n_layer)
+		v->layer = d->n_layer - 1;
+	if (v->head >= d->n_head)
+		v->head = d->n_head - 1;
+	request_head(v, v->layer, v->head, true, true);
+	for (int h = 0; h < d->n_head; h++)
+		if (h != v->head)
+			request_head(v, v->layer, h, all_maps || v->view == VIEW_GRAPH,
+				false);
+	for (int l = 0; l < d->n_layer; l++)
+		for (int h = 0; l != v->layer && h < d->n_head; h++)
+			request_head(v, l, h, all_maps, false);
+	viewer_update_needs(v);
+}
+
 bool
 viewer_select_row(struct viewer *v, int row)
 {
@@ -401,44 +469,18 @@ viewer_select_row(struct viewer *v, int row)
 		return true;
 
 	struct sample_data *d = calloc(1, sizeof *d);
-	size_t n = (size_t)v->n_layer * v->n_head;
-	if (d)
-		d->slots = calloc(n, sizeof *d->slots);
-	if (!d || !d->slots) {
-		free(d);
+	if (!d) {
 		viewer_set_status(v, "out of memory");
 		return true;
 	}
-	d->gen = ++v->gen;
 	d->row = row;
 	d->id = v->rows[row].id;
 	d->index = v->rows[row].index;
 	d->n_tok = v->rows[row].n_tok;
-	d->n_layer = v->n_layer;
-	d->n_head = v->n_head;
+	snprintf(d->kind, sizeof d->kind, "%s", v->kind_want[0] ? v->kind_want
+		: v->enc_dec ? "decoder" : "self");
 	v->cur = d;
-	if (v->hooks && v->hooks->cancel)
-		v->hooks->cancel(v->hooks_ctx, d->gen);
-	if (v->hooks && v->hooks->load_sample)
-		v->hooks->load_sample(v->hooks_ctx, d->gen, d->id);
-
-	/* the current head first, then its layer, then the rest; maps too
-	 * while the whole sample fits in half the cache */
-	double bytes = 4.0 * d->n_tok * d->n_tok * (double)n;
-	bool all_maps = bytes <= v->cache_budget / 2;
-	if (v->layer >= d->n_layer)
-		v->layer = d->n_layer - 1;
-	if (v->head >= d->n_head)
-		v->head = d->n_head - 1;
-	request_head(v, v->layer, v->head, true, true);
-	for (int h = 0; h < d->n_head; h++)
-		if (h != v->head)
-			request_head(v, v->layer, h, all_maps || v->view == VIEW_GRAPH,
-				false);
-	for (int l = 0; l < d->n_layer; l++)
-		for (int h = 0; l != v->layer && h < d->n_head; h++)
-			request_head(v, l, h, all_maps, false);
-	viewer_update_needs(v);
+	sample_setup(v, v->n_layer, v->n_head, true);
 	return true;
 }
 
@@ -471,16 +513,18 @@ viewer_step_sample(struct viewer *v, int delta)
 bool
 viewer_select_head(struct viewer *v, int layer, int head)
 {
-	if (v->n_layer < 1 || v->n_head < 1)
+	int nl = v->cur && v->cur->slots ? v->cur->n_layer : v->n_layer;
+	int nh = v->cur && v->cur->slots ? v->cur->n_head : v->n_head;
+	if (nl < 1 || nh < 1)
 		return false;
 	if (layer < 0)
 		layer = 0;
-	if (layer >= v->n_layer)
-		layer = v->n_layer - 1;
+	if (layer >= nl)
+		layer = nl - 1;
 	if (head < 0)
 		head = 0;
-	if (head >= v->n_head)
-		head = v->n_head - 1;
+	if (head >= nh)
+		head = nh - 1;
 	if (layer == v->layer && head == v->head)
 		return false;
 	bool layer_changed = layer != v->layer;
@@ -630,6 +674,7 @@ viewer_on_open(struct viewer *v, int err, const char *msg, int64_t run_id,
 	free(v->model_name);
 	v->model_name = xstrdup(model_name ? model_name : "model");
 	v->causal = !arch || strcmp(arch, "bert") != 0;
+	v->enc_dec = arch && (strcmp(arch, "bart") == 0 || strcmp(arch, "t5") == 0);
 	v->n_layer = n_layer;
 	v->n_head = n_head;
 	snprintf(v->run_status, sizeof v->run_status, "%s", status ? status : "");
@@ -722,6 +767,168 @@ viewer_on_tokens(struct viewer *v, int gen, int err, const char *msg,
 	v->fig_key = 0;
 	v->grid_key = 0;
 	v->dirty = true;
+}
+
+static const struct viewer_kind *
+find_kind(const struct sample_data *d, const char *name)
+{
+	for (int i = 0; name && i < d->n_kinds; i++)
+		if (strcmp(d->kinds[i].name, name) == 0)
+			return &d->kinds[i];
+	return NULL;
+}
+
+/* Switch the current sample to kind `k` (one it has). */
+static void
+switch_kind(struct viewer *v, const struct viewer_kind *k)
+{
+	struct sample_data *d = v->cur;
+	bool same = strcmp(d->kind, k->name) == 0 && d->slots &&
+		d->n_layer == k->n_layer && d->n_head == k->n_head;
+	if (same)
+		return;
+	snprintf(d->kind, sizeof d->kind, "%s", k->name);
+	/* the per-head statistics describe the self / decoder maps */
+	bool stats_fit = (strcmp(k->name, "self") == 0 ||
+		strcmp(k->name, "decoder") == 0) && k->n_layer == v->n_layer &&
+		k->n_head == v->n_head;
+	if (!stats_fit) {
+		free(d->hstats);
+		d->hstats = NULL;
+	}
+	sample_setup(v, k->n_layer, k->n_head, false);
+}
+
+void
+viewer_on_kinds(struct viewer *v, int gen, const struct viewer_kind *kinds,
+	int n_kinds, struct store_token *src, int n_src)
+{
+	struct sample_data *d = v->cur;
+	if (!d || d->gen != gen) {
+		free(src);
+		return;
+	}
+	d->n_kinds = 0;
+	for (int i = 0; kinds && i < n_kinds && i < VIEWER_MAX_KINDS; i++)
+		d->kinds[d->n_kinds++] = kinds[i];
+	d->kinds_ready = true;
+	d->src = src;
+	d->n_src = src ? n_src : 0;
+	if (d->n_src > 0) {
+		d->src_labels = calloc((size_t)d->n_src, sizeof *d->src_labels);
+		d->src_pieces = calloc((size_t)d->n_src, sizeof *d->src_pieces);
+		for (int i = 0; d->src_labels && d->src_pieces && i < d->n_src; i++) {
+			char buf[256];
+			const char *p = src[i].piece ? src[i].piece : "";
+			render_token_label(p, strlen(p), buf, sizeof buf);
+			d->src_labels[i] = strdup(buf);
+			d->src_pieces[i] = p;
+		}
+		if (!d->src_labels || !d->src_pieces) {
+			free(d->src_labels);
+			free(d->src_pieces);
+			d->src_labels = NULL;
+			d->src_pieces = NULL;
+		}
+	}
+	v->dirty = true;
+	if (d->n_kinds == 0)
+		return;
+	const struct viewer_kind *k = find_kind(d, v->kind_want);
+	if (!k)
+		k = find_kind(d, "self");
+	if (!k)
+		k = find_kind(d, "decoder");
+	if (!k)
+		k = &d->kinds[0];
+	switch_kind(v, k);
+}
+
+bool
+viewer_set_kind(struct viewer *v, const char *kind)
+{
+	struct sample_data *d = v->cur;
+	const struct viewer_kind *k = d ? find_kind(d, kind) : NULL;
+	if (!k)
+		return false;
+	snprintf(v->kind_want, sizeof v->kind_want, "%s", k->name);
+	if (strcmp(d->kind, k->name) == 0)
+		return false;
+	switch_kind(v, k);
+	viewer_set_status(v, "showing %s attention", k->name);
+	return true;
+}
+
+bool
+viewer_cycle_kind(struct viewer *v, int delta)
+{
+	struct sample_data *d = v->cur;
+	if (!d || d->n_kinds < 1) {
+		viewer_set_status(v, "this sample has one kind of map");
+		return false;
+	}
+	if (d->n_kinds == 1) {
+		viewer_set_status(v, "this sample has only %s maps", d->kinds[0].name);
+		return false;
+	}
+	int at = 0;
+	for (int i = 0; i < d->n_kinds; i++)
+		if (strcmp(d->kinds[i].name, d->kind) == 0)
+			at = i;
+	int next = ((at + (delta < 0 ? -1 : 1)) % d->n_kinds + d->n_kinds) %
+		d->n_kinds;
+	return viewer_set_kind(v, d->kinds[next].name);
+}
+
+const char *
+viewer_kind(const struct viewer *v)
+{
+	return v->cur && v->cur->kind[0] ? v->cur->kind : "self";
+}
+
+bool
+viewer_kind_causal(const struct viewer *v)
+{
+	const char *k = viewer_kind(v);
+	if (strcmp(k, "decoder") == 0)
+		return true;
+	return v->causal && strcmp(k, "self") == 0;
+}
+
+char **
+viewer_axis_labels(const struct viewer *v, bool key_axis, int *n)
+{
+	const struct sample_data *d = v->cur;
+	*n = 0;
+	if (!d)
+		return NULL;
+	const char *k = viewer_kind(v);
+	bool src = strcmp(k, "encoder") == 0 ||
+		(key_axis && strcmp(k, "cross") == 0);
+	if (src) {
+		*n = d->src_labels ? d->n_src : 0;
+		return d->src_labels;
+	}
+	*n = d->labels ? d->n_toks : 0;
+	return d->labels;
+}
+
+const char *const *
+viewer_axis_pieces(const struct viewer *v, bool key_axis, int *n)
+{
+	const struct sample_data *d = v->cur;
+	*n = 0;
+	if (!d)
+		return NULL;
+	const char *k = viewer_kind(v);
+	bool src = strcmp(k, "encoder") == 0 ||
+		(key_axis && strcmp(k, "cross") == 0);
+	if (src) {
+		*n = d->src_pieces ? d->n_src : 0;
+		return d->src_pieces;
+	}
+	*n = d->pieces ? d->n_toks : 0;
+	return d->pieces;
 }
 
 void

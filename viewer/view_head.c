@@ -140,9 +140,12 @@ figure_opts(const struct viewer *v, const struct head_slot *s, char *title,
 	viewer_heatmap_opts(v, o);
 	viewer_head_title(v, title, size);
 	o->title = title;
-	if (d->labels && d->n_toks == s->n_q && d->n_toks == s->n_k) {
-		o->q_labels = (const char *const *)d->labels;
-		o->k_labels = (const char *const *)d->labels;
+	int nq, nk;
+	char **ql = viewer_axis_labels(v, false, &nq);
+	char **kl = viewer_axis_labels(v, true, &nk);
+	if (ql && kl && nq == s->n_q && nk == s->n_k) {
+		o->q_labels = (const char *const *)ql;
+		o->k_labels = (const char *const *)kl;
 	}
 }
 
@@ -322,12 +325,14 @@ label_stride(double cell, double line_h)
 
 /* "i piece" of token i (the index dimmed), or "i". */
 static size_t
-token_text(const struct viewer *v, int i, char *buf, size_t size)
+token_text(const struct viewer *v, bool key_axis, int i, char *buf,
+	size_t size)
 {
-	const struct sample_data *d = v->cur;
+	int nl;
+	char **labels = viewer_axis_labels(v, key_axis, &nl);
 	int n = snprintf(buf, size, "%d ", i);
-	if (d->labels && i < d->n_toks && d->labels[i]) {
-		snprintf(buf + n, size - (size_t)n, "%s", d->labels[i]);
+	if (labels && i < nl && labels[i]) {
+		snprintf(buf + n, size - (size_t)n, "%s", labels[i]);
 		return (size_t)n - 1;
 	}
 	buf[n - 1] = '\0';
@@ -380,7 +385,7 @@ draw_zoomed(struct viewer *v, cairo_t *cr, const struct vrect *r,
 		render_set_source_u32(cr, COL_TICK);
 		cairo_rectangle(cr, g->vx - 5, round(y), 4, 1);
 		cairo_fill(cr);
-		size_t dim = token_text(v, q, buf, sizeof buf);
+		size_t dim = token_text(v, false, q, buf, sizeof buf);
 		widest = fmax(widest, render_text_draw(v->text, cr, g->vx - 8, y, buf,
 			RENDER_TEXT_RIGHT | RENDER_TEXT_MIDDLE, COL_TEXT, dim, lab_w));
 	}
@@ -397,7 +402,7 @@ draw_zoomed(struct viewer *v, cairo_t *cr, const struct vrect *r,
 		render_set_source_u32(cr, COL_TICK);
 		cairo_rectangle(cr, round(x), g->vy + g->vh + 1, 1, 4);
 		cairo_fill(cr);
-		size_t dim = token_text(v, k, buf, sizeof buf);
+		size_t dim = token_text(v, true, k, buf, sizeof buf);
 		cairo_save(cr);
 		cairo_translate(cr, x, top);
 		cairo_rotate(cr, -M_PI / 2);
@@ -451,10 +456,12 @@ draw_hover(struct viewer *v, cairo_t *cr, const struct head_slot *s,
 	cairo_restore(cr);
 
 	/* read-out */
-	const struct sample_data *d = v->cur;
 	char qs[RENDER_LABEL_BUF], ks[RENDER_LABEL_BUF];
-	snprintf(qs, sizeof qs, "%s", d->labels && q < d->n_toks ? d->labels[q] : "");
-	snprintf(ks, sizeof ks, "%s", d->labels && k < d->n_toks ? d->labels[k] : "");
+	int nql, nkl;
+	char **ql = viewer_axis_labels(v, false, &nql);
+	char **kl = viewer_axis_labels(v, true, &nkl);
+	snprintf(qs, sizeof qs, "%s", ql && q < nql ? ql[q] : "");
+	snprintf(ks, sizeof ks, "%s", kl && k < nkl ? kl[k] : "");
 	float w = s->map[(size_t)q * s->n_k + k];
 	double e = viewer_row_entropy(s->map, s->n_k, q);
 	char ws[32], es[32];
@@ -466,7 +473,7 @@ draw_hover(struct viewer *v, cairo_t *cr, const struct head_slot *s,
 		snprintf(es, sizeof es, "%.3f nats", e);
 	else
 		snprintf(es, sizeof es, "undefined (invalid values)");
-	bool masked = v->causal && k > q + (s->n_k - s->n_q);
+	bool masked = viewer_kind_causal(v) && k > q + (s->n_k - s->n_q);
 	snprintf(v->info, sizeof v->info, "query %d “%s” → key %d “%s” · weight %s%s"
 		" · row entropy %s", q, qs, k, ks, ws, masked ? " (masked: future)" : "",
 		es);

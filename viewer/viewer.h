@@ -102,6 +102,14 @@ struct head_slot {
 	uint64_t used;      /* LRU stamp for the map cache                   */
 };
 
+/* Kinds of attention map a sample can hold ("self", "encoder", "decoder",
+ * "cross", "rollout", "flow") with their shape. */
+#define VIEWER_MAX_KINDS 6
+struct viewer_kind {
+	char name[16];
+	int n_layer, n_head;
+};
+
 /* The sample on screen: tokens and every head. */
 struct sample_data {
 	int gen;            /* generation: results of older loads are dropped */
@@ -120,6 +128,17 @@ struct sample_data {
 	bool hstats_ready;
 	double *hstats;     /* (n_layer, n_head, ANA_STAT_COUNT), NaN = none  */
 	unsigned thumbs_version;    /* bumped when a thumbnail arrives        */
+	/* the kind of map the slots hold, and the kinds the sample has */
+	char kind[16];
+	struct viewer_kind kinds[VIEWER_MAX_KINDS];
+	int n_kinds;
+	bool kinds_ready;
+	/* encoder–decoder samples: the source tokens (keys of "cross", both
+	 * axes of "encoder"); n_src = 0 otherwise */
+	struct store_token *src;
+	int n_src;
+	char **src_labels;
+	const char **src_pieces;
 };
 
 /* One head statistic over the run, filled in chunks. */
@@ -148,8 +167,8 @@ struct viewer_hooks {
 	void (*load_sample)(void *ctx, int gen, int64_t sample_id);
 	/* one head: map (when want_map) and thumbnail with the colour options
 	 * of `thumb_opts`; urgent requests go before queued ones */
-	void (*load_head)(void *ctx, int gen, int64_t sample_id, int layer,
-		int head, bool want_map, const struct render_heatmap_opts *thumb_opts,
+	void (*load_head)(void *ctx, int gen, int64_t sample_id,
+		const char *kind, int layer, int head, bool want_map, const struct render_heatmap_opts *thumb_opts,
 		unsigned thumb_key, int thumb_side, bool urgent);
 	/* statistic `metric` for rows [from, from + n) with these sample ids */
 	void (*load_stats)(void *ctx, int metric, int from, const int64_t *ids,
@@ -202,6 +221,8 @@ struct viewer {
 	int64_t run_id;          /* 0 = none yet */
 	char *model_name;
 	bool causal;
+	bool enc_dec;            /* an encoder–decoder model (BART, T5) */
+	char kind_want[16];      /* the kind asked for (k, --kind); "" = auto */
 	int n_layer, n_head;
 	char run_status[16];
 	int64_t n_total;         /* samples the run is meant to hold, -1 */
@@ -314,6 +335,11 @@ void viewer_on_head(struct viewer *v, int gen, int layer, int head, int err,
 	const char *msg, float *map, int n_q, int n_k, size_t n_bad,
 	cairo_surface_t *thumb, unsigned thumb_key, cairo_surface_t *img,
 	struct render_norm *norm);
+/* The kinds of map the sample has and its source tokens (taken). Picks
+ * the sample's kind: kind_want if it has it, else self, else decoder. */
+void viewer_on_kinds(struct viewer *v, int gen,
+	const struct viewer_kind *kinds, int n_kinds, struct store_token *src,
+	int n_src);
 void viewer_on_stats(struct viewer *v, int metric, int from, int n,
 	double *values, int err, const char *msg);
 
@@ -345,6 +371,19 @@ bool viewer_set_view(struct viewer *v, int view);
 bool viewer_select_row(struct viewer *v, int row);
 bool viewer_step_sample(struct viewer *v, int delta);
 bool viewer_select_head(struct viewer *v, int layer, int head);
+/* Show the maps of `kind` (one the sample has; true = changed). */
+bool viewer_set_kind(struct viewer *v, const char *kind);
+/* The next (delta > 0) or previous kind the sample has. */
+bool viewer_cycle_kind(struct viewer *v, int delta);
+/* The current kind ("self" before a sample is loaded). */
+const char *viewer_kind(const struct viewer *v);
+/* Are the current kind's maps causal (self of a causal model, decoder)? */
+bool viewer_kind_causal(const struct viewer *v);
+/* Labels (render_token_label) or raw pieces of the current kind's query
+ * axis (key_axis false) or key axis; NULL when not known; *n = count. */
+char **viewer_axis_labels(const struct viewer *v, bool key_axis, int *n);
+const char *const *viewer_axis_pieces(const struct viewer *v, bool key_axis,
+	int *n);
 void viewer_set_status(struct viewer *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -44,24 +44,37 @@ cpu_avx512(void)
 }
 
 /*
- * Debian's OpenBLAS picks its AVX2 ("Haswell") kernels on some AVX-512
- * CPUs it does not know, at half the speed. When the user has not chosen a
- * core (OPENBLAS_CORETYPE unset), the CPU has AVX-512 and OpenBLAS chose
- * an AVX2 core, run again with the SkylakeX kernels. OpenBLAS reads the
- * variable when it loads, hence the re-exec.
+ * The runtime attnscope wants, set before OpenMP and OpenBLAS read their
+ * environment (when the libraries load, hence a re-exec of ourselves):
+ *  - OMP_WAIT_POLICY=passive unless the user chose: the recorder's writer
+ *    thread runs beside the OpenMP threads, and spinning OpenMP workers
+ *    then slow recording down up to tenfold on a 2-core machine (measured);
+ *  - Debian's OpenBLAS picks its AVX2 ("Haswell") kernels on some AVX-512
+ *    CPUs it does not know, at half the speed: when the user has not chosen
+ *    a core (OPENBLAS_CORETYPE unset), the CPU has AVX-512 and OpenBLAS
+ *    chose an AVX2 core, use the SkylakeX kernels.
  */
 static void
-prefer_avx512_blas(char **argv)
+configure_runtime(char **argv)
 {
-	if (getenv("OPENBLAS_CORETYPE") || getenv("ATTNSCOPE_BLAS_CHECKED"))
+	if (getenv("ATTNSCOPE_RUNTIME_SET"))
 		return;
+	bool again = false;
+	if (!getenv("OMP_WAIT_POLICY")) {
+		setenv("OMP_WAIT_POLICY", "passive", 1);
+		again = true;
+	}
 	const char *core = openblas_get_corename();
-	if (!core || (strcasecmp(core, "haswell") && strcasecmp(core, "zen")) || !cpu_avx512())
+	if (!getenv("OPENBLAS_CORETYPE") && core &&
+	    (!strcasecmp(core, "haswell") || !strcasecmp(core, "zen")) && cpu_avx512()) {
+		setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+		again = true;
+	}
+	if (!again)
 		return;
-	setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-	setenv("ATTNSCOPE_BLAS_CHECKED", "1", 1);
+	setenv("ATTNSCOPE_RUNTIME_SET", "1", 1);
 	execv("/proc/self/exe", argv);
-	unsetenv("OPENBLAS_CORETYPE"); /* exec failed: go on as we are */
+	/* exec failed: go on as we are */
 }
 
 static const struct command {
@@ -153,7 +166,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	prefer_avx512_blas(argv);
+	configure_runtime(argv);
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		if (argc > 2 && strcmp(cmd, "help") == 0) {

@@ -257,6 +257,7 @@ struct arcs {
 	struct render_text *t;
 	const float *const *maps;
 	int n_maps, n_tok;
+	int n_q, n_k;      /* queries, keys (n_tok = max of the two) */
 	int *ids;          /* legend id of each map (n_maps) */
 	struct edge_rec *edges;    /* collected edges (n_edges of cap_edges) */
 	size_t n_edges, cap_edges;
@@ -281,7 +282,7 @@ slot_x(const struct arcs *g, int t)
 static float
 weight(const struct arcs *g, int m, int q, int k)
 {
-	size_t at = (size_t)q * g->n_tok + k;
+	size_t at = (size_t)q * g->n_k + k;
 	if (m >= 0)
 		return g->maps[m] ? g->maps[m][at] : NAN;
 	double s = 0;
@@ -392,34 +393,37 @@ stroke_edges(struct arcs *g)
 static void
 edges_of(struct arcs *g, int m)
 {
-	int n = g->n_tok, f = g->o->focus;
+	int nq = g->n_q, nk = g->n_k, f = g->o->focus;
 	int lo = g->a.first, hi = g->a.first + g->a.count;
-	if (f >= 0 && f < n) {
-		for (int o = 0; o < n; o++) {
-			if (g->o->focus_key)
+	if (f >= 0 && f < (g->o->focus_key ? nk : nq)) {
+		if (g->o->focus_key)
+			for (int o = 0; o < nq; o++)
 				edge(g, m, o, f);
-			else
+		else
+			for (int o = 0; o < nk; o++)
 				edge(g, m, f, o);
-		}
 		return;
 	}
-	for (int q = lo; q < hi; q++)
-		for (int k = 0; k < n; k++)
+	for (int q = lo; q < hi && q < nq; q++)
+		for (int k = 0; k < nk; k++)
 			edge(g, m, q, k);
 	/* edges into visible keys from queries outside the window */
-	for (int q = 0; q < n; q++) {
+	for (int q = 0; q < nq; q++) {
 		if (q >= lo && q < hi)
 			continue;
-		for (int k = lo; k < hi; k++)
+		for (int k = lo; k < hi && k < nk; k++)
 			edge(g, m, q, k);
 	}
 }
 
 /* "index piece" or "piece" label of token t. */
 static size_t
-label_of(const struct arcs *g, int t, bool with_index, char *buf, size_t size)
+label_of(const struct arcs *g, int t, bool key_side, bool with_index,
+	char *buf, size_t size)
 {
-	const char *piece = g->o->labels ? g->o->labels[t] : NULL;
+	const char *const *labels = key_side && g->o->n_k > 0 ? g->o->k_labels
+		: g->o->labels;
+	const char *piece = labels ? labels[t] : NULL;
 	if (!piece) {
 		snprintf(buf, size, "%d", t);
 		return 0;
@@ -474,14 +478,16 @@ draw_labels_columns(struct arcs *g)
 	for (int side = 0; side < 2; side++) {
 		bool key_side = side == 1;
 		bool own = key_side == g->o->focus_key;
-		for (int t = a->first; g->o->focus >= 0 &&
-		     t < a->first + a->count; t++) {
+		int end = a->first + a->count, n_side = key_side ? g->n_k : g->n_q;
+		if (end > n_side)
+			end = n_side;
+		for (int t = a->first; g->o->focus >= 0 && t < end; t++) {
 			double y = row_y(g, t) - fmin(a->step, lh) / 2;
 			double x = key_side ? a->k_x : a->q_x - a->col_w;
 			shade_box(g, t, own, x, y, a->col_w, fmin(a->step, lh));
 		}
-		for (int t = start; t < a->first + a->count; t += s) {
-			size_t dim = label_of(g, t, s > 1, buf, sizeof buf);
+		for (int t = start; t < end; t += s) {
+			size_t dim = label_of(g, t, key_side, s > 1, buf, sizeof buf);
 			double y = row_y(g, t);
 			if (key_side)
 				render_text_draw(g->t, cr, a->k_x + 2, y, buf,
@@ -494,7 +500,7 @@ draw_labels_columns(struct arcs *g)
 		/* anchor dots */
 		if (a->step >= 3) {
 			render_set_source_u32(cr, COL_CAP);
-			for (int t = a->first; t < a->first + a->count; t++) {
+			for (int t = a->first; t < end; t++) {
 				double x = key_side ? a->k_x - anchor : a->q_x + anchor;
 				cairo_arc(cr, x, row_y(g, t), fmin(2.0, a->step / 4),
 					0, 2 * M_PI);
@@ -530,7 +536,7 @@ draw_labels_line(struct arcs *g)
 	cairo_stroke(cr);
 	int start = (a->first + s - 1) / s * s;
 	for (int t = start; t < a->first + a->count; t += s) {
-		size_t dim = label_of(g, t, s > 1 || !flat, buf, sizeof buf);
+		size_t dim = label_of(g, t, false, s > 1 || !flat, buf, sizeof buf);
 		double x = slot_x(g, t);
 		if (flat) {
 			render_text_draw(g->t, cr, x, top, buf, RENDER_TEXT_CENTER,
@@ -584,12 +590,22 @@ render_arcs(cairo_t *cr, double width, double height,
 	const float *const *maps, int n_maps, int n_tok,
 	const struct render_arcs_opts *opts)
 {
-	struct render_arcs_opts none = { 0 };
+	struct render_arcs_opts none = { 0 }, cross;
 	struct arcs g = { 0 };
 	int rc;
 	if (!cr || (n_maps > 0 && !maps) || n_maps < 0)
 		return err_set(ERR_ARG, "render: no graph to draw");
 	g.o = opts ? opts : &none;
+	g.n_q = n_tok;
+	g.n_k = g.o->n_k > 0 ? g.o->n_k : n_tok;
+	if (g.o->n_k > 0) {
+		/* two sequences: only the columns style can show them */
+		cross = *g.o;
+		cross.style = RENDER_ARCS_COLUMNS;
+		g.o = &cross;
+		if (g.n_k > n_tok)
+			n_tok = g.n_k;
+	}
 	if ((rc = render_arcs_layout(width, height, n_tok, g.o, &g.a)) < 0)
 		return rc;
 	g.cr = cr;

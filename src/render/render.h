@@ -684,6 +684,12 @@ struct render_arcs_opts {
 	int n_legend;
 	const int *legend_ids;
 	const bool *legend_on;
+	/* Cross-attention (queries and keys from different sequences): n_k > 0
+	 * keys labelled by k_labels (NULL: by index); the maps are then
+	 * n_tok x n_k, the columns style is used and the window runs over
+	 * max(n_tok, n_k) rows. 0 = the keys are the n_tok query tokens. */
+	int n_k;
+	const char *const *k_labels;
 };
 
 /* Where things are (user units). Columns: token t's row is centred at

@@ -399,11 +399,14 @@ main(int argc, char **argv)
 		snprintf(dir, sizeof dir, "/tmp/attnscope-bench");
 	}
 	mkdir(dir, 0777);
+	/* every side runs under the environment `attnscope` itself uses */
+	if (!getenv("OMP_WAIT_POLICY"))
+		setenv("OMP_WAIT_POLICY", "passive", 1);
 	const char *ct = getenv("OPENBLAS_CORETYPE");
-	printf("# OpenBLAS core %s (%s threading), OPENBLAS_CORETYPE=%s, %d threads\n",
-	       openblas_get_corename(),
+	printf("# OpenBLAS core %s (%s threading), OPENBLAS_CORETYPE=%s, OMP_WAIT_POLICY=%s, "
+	       "%d threads\n", openblas_get_corename(),
 	       openblas_get_parallel() == 2 ? "OpenMP" : openblas_get_parallel() == 1 ? "pthreads" : "no",
-	       ct ? ct : "(unset)", omp_get_max_threads());
+	       ct ? ct : "(unset)", getenv("OMP_WAIT_POLICY"), omp_get_max_threads());
 	double peak = sgemm_peak();
 	printf("# sgemm peak (1024^3, same threads): %.1f GFLOP/s\n", peak);
 	printf("%-5s %5s %-16s %12s %8s %9s %9s %10s\n", "model", "T", "mode", "tokens/s",
