@@ -47,7 +47,8 @@ static const char record_help[] =
 "                     decoder.L.attn.hook_pattern|cross_attn.hook_pattern|\n"
 "                     hook_resid_post, encoder.ln_final.hook_normalized;\n"
 "                     'none' stores no maps\n"
-"  --encoding ENC     f16 (default), f32, or f16z (f16 + zstd)\n"
+"  --encoding ENC     f16z (default: float16, lower triangle of causal maps, zstd),\n"
+"                     f16 (the same without zstd) or f32 (exact float32)\n"
 "  --resume           continue the unfinished run with the same model, data and\n"
 "                     options from its last committed sample (or start it)\n"
 "  -q, --quiet        no progress bar\n"
@@ -93,7 +94,7 @@ cmd_record(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	struct rec_options o = { .enc = STORE_ENC_F16 };
+	struct rec_options o = { .enc = REC_DEFAULT_ENC };
 	bool quiet = false;
 	long v;
 	int c;

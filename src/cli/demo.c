@@ -261,7 +261,7 @@ cmd_demo(int argc, char **argv)
 	progress_init(&pr, "samples", quiet);
 	struct rec_options o = {
 		.model_path = model, .tokenizer_path = tok, .db_path = db,
-		.data_path = data, .enc = STORE_ENC_F16,
+		.data_path = data, .enc = REC_DEFAULT_ENC,
 		.progress = on_progress,
 		.progress_ctx = &pr,
 	};

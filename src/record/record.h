@@ -127,7 +127,7 @@ struct rec_result {
 };
 
 /* Default encoding of stored maps. */
-#define REC_DEFAULT_ENC STORE_ENC_F16
+#define REC_DEFAULT_ENC STORE_ENC_F16Z
 
 /* Default capture: every attention pattern (with encoder, decoder and
  * cross-attention maps of encoder–decoder models). */
