@@ -362,6 +362,8 @@ const struct viewer_binding viewer_bindings[] = {
 	{ ALL_VIEWS, SDLK_RIGHT, 0, cmd_head, 1, NULL, NULL },
 	{ ALL_VIEWS, SDLK_PAGEUP, 0, cmd_sample, -1, "PgUp, PgDn", "previous / next sample (list order)" },
 	{ ALL_VIEWS, SDLK_PAGEDOWN, 0, cmd_sample, 1, NULL, NULL },
+	{ ALL_VIEWS, SDLK_k, SH, viewer_cycle_kind, -1, NULL, NULL },
+	{ ALL_VIEWS, SDLK_k, 0, viewer_cycle_kind, 1, "k, K", "next / previous kind of map: self, encoder, decoder, cross, rollout, flow (those the sample has)" },
 	{ ALL_VIEWS, SDLK_HOME, 0, cmd_sample_edge, 0, "Home, End", "first / last sample" },
 	{ ALL_VIEWS, SDLK_END, 0, cmd_sample_edge, 1, NULL, NULL },
 	{ ALL_VIEWS, SDLK_RETURN, 0, cmd_open, 0, "Enter", "open: sample, head, top sample" },

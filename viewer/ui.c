@@ -90,6 +90,10 @@ draw_header(struct viewer *v, cairo_t *cr, const struct viewer_chrome *c)
 	if (v->cur && n > 0 && (size_t)n < sizeof buf)
 		n += snprintf(buf + n, sizeof buf - (size_t)n, " · sample %" PRId64
 			" · L%d H%d", v->cur->index, v->layer, v->head);
+	if (v->cur && n > 0 && (size_t)n < sizeof buf &&
+	    (v->enc_dec || v->cur->n_kinds > 1 || strcmp(viewer_kind(v), "self")))
+		n += snprintf(buf + n, sizeof buf - (size_t)n, " · %s",
+			viewer_kind(v));
 	if (right > left)
 		render_text_draw(v->text, cr, right, y, buf,
 			RENDER_TEXT_RIGHT | RENDER_TEXT_MIDDLE, COL_TEXT, 0, right - left);

@@ -23,6 +23,7 @@ struct graph_args {
 	int ids[4096];
 	const float *maps[4096];
 	int n_maps;
+	int n_q, n_k, n_rows;    /* queries, keys, rows of the layout */
 	int loading;
 	char errors[256];
 };
@@ -36,13 +37,35 @@ graph_args(struct viewer *v, struct graph_args *a)
 	a->loading = 0;
 	a->errors[0] = '\0';
 	int n_head = d->n_head < 4096 ? d->n_head : 4096;
-	int T = d->n_tok;
+	int nq, nk;
+	const char *const *qp = viewer_axis_pieces(v, false, &nq);
+	const char *const *kp = viewer_axis_pieces(v, true, &nk);
+	bool two = qp != kp;     /* cross-attention: two sequences */
+	if (nq < 1)
+		nq = d->n_tok;
+	if (nk < 1)
+		nk = two ? nq : nq;
+	if (!two)
+		nk = nq;
+	/* the maps' own shape wins over the tokens' counts */
+	for (int h = 0; h < n_head; h++) {
+		const struct head_slot *s = &d->slots[v->layer * d->n_head + h];
+		if (s->state == SLOT_READY && s->n_q > 0) {
+			nq = s->n_q;
+			nk = s->n_k;
+			break;
+		}
+	}
+	two = two || nq != nk;
+	a->n_q = nq;
+	a->n_k = nk;
+	a->n_rows = nq > nk ? nq : nk;
 	for (int h = 0; h < n_head; h++) {
 		a->ids[h] = h;
 		if (v->graph_on && !v->graph_on[h])
 			continue;
 		const struct head_slot *s = &d->slots[v->layer * d->n_head + h];
-		const float *m = s->map && s->n_q == T && s->n_k == T ? s->map : NULL;
+		const float *m = s->map && s->n_q == nq && s->n_k == nk ? s->map : NULL;
 		if (!m && s->state == SLOT_ERROR) {
 			size_t n = strlen(a->errors);
 			snprintf(a->errors + n, sizeof a->errors - n, "%sH%d", n ? ", " : "",
@@ -52,20 +75,32 @@ graph_args(struct viewer *v, struct graph_args *a)
 		}
 		a->maps[a->n_maps++] = m;
 	}
+	const char *kind = viewer_kind(v);
+	bool say_kind = strcmp(kind, "self") != 0;
 	snprintf(a->title, sizeof a->title, "%s · run %" PRId64 " · sample %" PRId64
-		" · layer %d · %s", v->model_name ? v->model_name : "model", v->run_id,
-		d->index, v->layer, v->graph_mean ? "mean over heads" : "all heads");
+		" · layer %d%s%s · %s", v->model_name ? v->model_name : "model",
+		v->run_id, d->index, v->layer, say_kind ? " · " : "",
+		say_kind ? kind : "", v->graph_mean ? "mean over heads" : "all heads");
 	double lh = render_text_line_height(v->text);
 	a->o.title = a->title;
-	a->o.labels = d->pieces && d->n_toks == T ? d->pieces : NULL;
+	int nql, nkl;
+	qp = viewer_axis_pieces(v, false, &nql);
+	kp = viewer_axis_pieces(v, true, &nkl);
+	a->o.labels = qp && nql == nq ? qp : NULL;
+	if (two) {
+		a->o.n_k = nk;
+		a->o.k_labels = kp && nkl == nk ? kp : NULL;
+	}
 	a->o.style = v->graph_style;
 	a->o.threshold = v->threshold;
 	a->o.mean = v->graph_mean;
 	a->o.focus = v->graph_focus;
 	a->o.focus_key = v->graph_focus_key;
 	a->o.first = v->graph_first;
+	if (two)
+		a->o.style = RENDER_ARCS_COLUMNS;
 	a->o.step = v->graph_step > 0 ? v->graph_step
-		: v->graph_style == RENDER_ARCS_COLUMNS ? round(lh + 5)
+		: a->o.style == RENDER_ARCS_COLUMNS ? round(lh + 5)
 		: round(5.5 * render_text_font_size(v->text));
 	a->o.n_legend = n_head;
 	a->o.legend_ids = a->ids;
@@ -112,8 +147,7 @@ rebuild(struct viewer *v, const struct graph_args *a, const struct vrect *r,
 	cairo_set_source_rgb(cr, 1, 1, 1);
 	cairo_paint(cr);
 	cairo_scale(cr, sf, sf);
-	int rc = render_arcs(cr, r->w, r->h, a->maps, a->n_maps, v->cur->n_tok,
-		&a->o);
+	int rc = render_arcs(cr, r->w, r->h, a->maps, a->n_maps, a->n_q, &a->o);
 	cairo_destroy(cr);
 	v->graph_key = key;
 	return rc;
@@ -123,7 +157,8 @@ rebuild(struct viewer *v, const struct graph_args *a, const struct vrect *r,
 static int
 max_first(const struct viewer *v, const struct render_arcs_layout *l)
 {
-	int n = v->cur->n_tok - l->count;
+	(void)v;
+	int n = l->n_tok - l->count;
 	return n > 0 ? n : 0;
 }
 
@@ -132,11 +167,19 @@ static void
 describe_focus(struct viewer *v, const struct graph_args *a)
 {
 	const struct sample_data *d = v->cur;
-	int t = v->graph_focus, T = d->n_tok;
-	if (t < 0 || t >= T)
+	(void)d;
+	int t = v->graph_focus, nq = a->n_q, nk = a->n_k;
+	int nql, nkl;
+	char **ql = viewer_axis_labels(v, false, &nql);
+	char **kl = viewer_axis_labels(v, true, &nkl);
+	/* the focused token's side, and the other side */
+	char **own = v->graph_focus_key ? kl : ql, **far = v->graph_focus_key ? ql : kl;
+	int n_own = v->graph_focus_key ? nkl : nql, n_far = v->graph_focus_key ? nql : nkl;
+	int T = v->graph_focus_key ? nq : nk;
+	if (t < 0 || t >= (v->graph_focus_key ? nk : nq))
 		return;
 	char lab[RENDER_LABEL_BUF];
-	snprintf(lab, sizeof lab, "%s", d->labels && t < d->n_toks ? d->labels[t] : "");
+	snprintf(lab, sizeof lab, "%s", own && t < n_own ? own[t] : "");
 	size_t n = (size_t)snprintf(v->info, sizeof v->info, "%s %d “%s”%s:",
 		v->graph_focus_key ? "key" : "query", t, lab,
 		v->graph_pinned ? " (pinned)" : "");
@@ -149,8 +192,8 @@ describe_focus(struct viewer *v, const struct graph_args *a)
 		for (int m = 0; m < a->n_maps; m++) {
 			if (!a->maps[m])
 				continue;
-			float w = v->graph_focus_key ? a->maps[m][(size_t)o * T + t]
-				: a->maps[m][(size_t)t * T + o];
+			float w = v->graph_focus_key ? a->maps[m][(size_t)o * nk + t]
+				: a->maps[m][(size_t)t * nk + o];
 			if (isfinite(w))
 				s += w, c++;
 		}
@@ -164,8 +207,8 @@ describe_focus(struct viewer *v, const struct graph_args *a)
 			}
 	}
 	for (int i = 0; i < 3 && best[i] >= 0 && n < sizeof v->info; i++) {
-		snprintf(lab, sizeof lab, "%s", d->labels && best[i] < d->n_toks
-			? d->labels[best[i]] : "");
+		snprintf(lab, sizeof lab, "%s", far && best[i] < n_far
+			? far[best[i]] : "");
 		n += (size_t)snprintf(v->info + n, sizeof v->info - n, " %d “%s” %.3f%s",
 			best[i], lab, bw[i], i < 2 ? "," : "");
 	}
@@ -189,12 +232,12 @@ view_graph_draw(struct viewer *v, cairo_t *cr, const struct vrect *r)
 	if (!a)
 		return;
 	graph_args(v, a);
-	if (render_arcs_layout(r->w, r->h, d->n_tok, &a->o, &v->graph_lay) == 0) {
+	if (render_arcs_layout(r->w, r->h, a->n_rows, &a->o, &v->graph_lay) == 0) {
 		int mf = max_first(v, &v->graph_lay);
 		if (v->graph_first > mf) {
 			v->graph_first = mf;
 			a->o.first = mf;
-			render_arcs_layout(r->w, r->h, d->n_tok, &a->o, &v->graph_lay);
+			render_arcs_layout(r->w, r->h, a->n_rows, &a->o, &v->graph_lay);
 		}
 	}
 	int rc = 0;
@@ -213,7 +256,7 @@ view_graph_draw(struct viewer *v, cairo_t *cr, const struct vrect *r)
 		cairo_paint(cr);
 		cairo_restore(cr);
 	} else {
-		rc = render_arcs(cr, r->w, r->h, a->maps, a->n_maps, d->n_tok, &a->o);
+		rc = render_arcs(cr, r->w, r->h, a->maps, a->n_maps, a->n_q, &a->o);
 	}
 	/* the current head's chip */
 	const struct render_arcs_layout *l = &v->graph_lay;
@@ -243,7 +286,7 @@ view_graph_draw(struct viewer *v, cairo_t *cr, const struct vrect *r)
 	else
 		snprintf(v->info, sizeof v->info, "tokens %d–%d of %d · threshold %.3g · "
 			"hover a token to isolate it · [ ] threshold · a mean · g layout",
-			l->first, l->first + l->count - 1, d->n_tok, v->threshold);
+			l->first, l->first + l->count - 1, a->n_rows, v->threshold);
 	free(a);
 }
 
@@ -344,8 +387,8 @@ view_graph_save(struct viewer *v, const char *path)
 	a->o.step = 0;
 	a->o.focus = -1;
 	int w, h;
-	struct graph_save g = { a, d->n_tok };
-	int rc = render_arcs_size(d->n_tok, a->o.style, &w, &h);
+	struct graph_save g = { a, a->n_q };
+	int rc = render_arcs_size(a->n_rows, a->o.style, &w, &h);
 	if (rc == 0)
 		rc = render_figure_write(RENDER_FORMAT_PNG, path, w, h, draw_graph_save,
 			&g);

@@ -136,7 +136,6 @@ static void
 figure_opts(const struct viewer *v, const struct head_slot *s, char *title,
 	size_t size, struct render_heatmap_opts *o)
 {
-	const struct sample_data *d = v->cur;
 	viewer_heatmap_opts(v, o);
 	viewer_head_title(v, title, size);
 	o->title = title;

@@ -253,10 +253,11 @@ h_sample(void *ctx, int gen, int64_t id)
 }
 
 static void
-h_head(void *ctx, int gen, int64_t id, int l, int h, bool want_map,
-	const struct render_heatmap_opts *o, unsigned key, int side, bool urgent)
+h_head(void *ctx, int gen, int64_t id, const char *kind, int l, int h,
+	bool want_map, const struct render_heatmap_opts *o, unsigned key, int side,
+	bool urgent)
 {
-	(void)gen, (void)id, (void)l, (void)h, (void)want_map, (void)o, (void)key;
+	(void)gen, (void)id, (void)kind, (void)l, (void)h, (void)want_map, (void)o, (void)key;
 	(void)side;
 	struct calls *c = ctx;
 	c->heads++;
