@@ -183,11 +183,11 @@ model__forward(struct model *m, const int32_t *tokens, int T,
 		EMIT3(CAP_K, l, k, T, Hkv, dh, false);
 		EMIT3(CAP_V, l, v, T, Hkv, dh, false);
 		if (llama && c->rope == MODEL_ROPE_ADJACENT) {
-			kern_rope_adjacent(q, T, H, dh, c->rope_theta);
-			kern_rope_adjacent(k, T, Hkv, dh, c->rope_theta);
+			kern_rope_adjacent(q, T, H, dh, c->rope_theta, m->rope_ff);
+			kern_rope_adjacent(k, T, Hkv, dh, c->rope_theta, m->rope_ff);
 		} else if (llama) {
-			kern_rope_halves(q, T, H, dh, c->rope_theta);
-			kern_rope_halves(k, T, Hkv, dh, c->rope_theta);
+			kern_rope_halves(q, T, H, dh, c->rope_theta, m->rope_ff);
+			kern_rope_halves(k, T, Hkv, dh, c->rope_theta, m->rope_ff);
 		}
 		attention(c, T, q, k, v, att, scores, z);
 		if (scores)

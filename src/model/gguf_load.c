@@ -154,6 +154,9 @@ model__open_gguf(struct model *m, const char *path)
 			TAKE(dst, t_, name, d0, d1);                                        \
 	} while (0)
 	TAKE(m->tok_emb, emb, "token_embd.weight", V, D);
+	if (c->arch == MODEL_ARCH_LLAMA) /* Llama 3 frequency scaling */
+		TAKE_OPT(m->rope_ff, gguf_find_tensor(g, "rope_freqs.weight"), "rope_freqs.weight",
+		         c->d_head / 2, -1);
 	bool bias = c->arch != MODEL_ARCH_LLAMA;
 	if (c->arch != MODEL_ARCH_BERT) {
 		TAKE(m->out_norm, gguf_find_tensor(g, "output_norm.weight"), "output_norm.weight",

@@ -8,6 +8,7 @@
 #include "model_internal.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,7 @@ model__open_hf(struct model *m, const char *dir)
 		goto finish;
 	}
 	int n_pos = 0;
+	struct { bool on; float factor, low, high, old_ctx; } l3 = { 0 };
 	if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2")) {
 		c->arch = MODEL_ARCH_LLAMA;
 		c->rope = MODEL_ROPE_HALVES;
@@ -129,9 +131,24 @@ model__open_hf(struct model *m, const char *dir)
 		c->rope_theta = model__cfg_float(cfg, "rope_theta", 10000.0f);
 		json_t *rs = json_object_get(cfg, "rope_scaling");
 		if (rs && !json_is_null(rs)) {
-			rc = err_set(ERR_UNSUPPORTED, "hf: '%s': rope_scaling is not supported yet",
-			             dir);
-			goto out;
+			/* Llama 3's frequency scaling; other schemes are refused */
+			const char *rt = model__cfg_str(rs, "rope_type");
+			if (!rt)
+				rt = model__cfg_str(rs, "type");
+			if (!rt || strcmp(rt, "llama3") != 0) {
+				rc = err_set(ERR_UNSUPPORTED, "hf: '%s': rope_scaling type '%s' is not "
+				             "supported (llama3 is)", dir, rt ? rt : "?");
+				goto out;
+			}
+			l3.on = true;
+			l3.factor = model__cfg_float(rs, "factor", 8.0f);
+			l3.low = model__cfg_float(rs, "low_freq_factor", 1.0f);
+			l3.high = model__cfg_float(rs, "high_freq_factor", 4.0f);
+			l3.old_ctx = model__cfg_float(rs, "original_max_position_embeddings", 8192.0f);
+			if (!(l3.factor > 0) || !(l3.high > l3.low) || !(l3.old_ctx > 0)) {
+				rc = err_set(ERR_FORMAT, "hf: '%s': bad llama3 rope_scaling values", dir);
+				goto out;
+			}
 		}
 		json_t *tie = json_object_get(cfg, "tie_word_embeddings");
 		c->shared_classifier = tie ? json_is_true(tie) : false;
@@ -201,8 +218,26 @@ model__open_hf(struct model *m, const char *dir)
 			rc = err_set(ERR_FORMAT, "hf: '%s': tensor sizes overflow", dir);
 			goto out;
 		}
-	if ((rc = model__arena_reserve(m, total)) != 0)
+	if ((rc = model__arena_reserve(m, total + (size_t)c->d_head)) != 0)
 		goto out;
+	if (l3.on) {
+		/* HF _compute_llama3_parameters: divisors of each frequency */
+		float *ff = model__arena_take(m, (size_t)c->d_head / 2);
+		for (int i = 0; i < c->d_head / 2; i++) {
+			double inv = pow(c->rope_theta, -2.0 * i / c->d_head);
+			double wavelen = 2 * M_PI / inv;
+			double lo_w = l3.old_ctx / l3.low, hi_w = l3.old_ctx / l3.high;
+			if (wavelen < hi_w)
+				ff[i] = 1.0f;
+			else if (wavelen > lo_w)
+				ff[i] = l3.factor;
+			else {
+				double sm = (l3.old_ctx / wavelen - l3.low) / (l3.high - l3.low);
+				ff[i] = (float)(1.0 / ((1 - sm) / l3.factor + sm));
+			}
+		}
+		m->rope_ff = ff;
+	}
 	if (!(m->layer = calloc((size_t)c->n_layer, sizeof *m->layer))) {
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;

@@ -60,11 +60,11 @@ kern_softmax(float *v, int n)
 }
 
 void
-kern_rope_adjacent(float *x, int T, int n_heads, int dh, float theta)
+kern_rope_adjacent(float *x, int T, int n_heads, int dh, float theta, const float *ff)
 {
 	for (int t = 0; t < T; t++) {
 		for (int i = 0; i < dh; i += 2) {
-			double freq = pow((double)theta, -(double)i / dh);
+			double freq = pow((double)theta, -(double)i / dh) / (ff ? ff[i / 2] : 1.0f);
 			double ang = (double)t * freq;
 			float c = (float)cos(ang), s = (float)sin(ang);
 			for (int h = 0; h < n_heads; h++) {
@@ -78,12 +78,12 @@ kern_rope_adjacent(float *x, int T, int n_heads, int dh, float theta)
 }
 
 void
-kern_rope_halves(float *x, int T, int n_heads, int dh, float theta)
+kern_rope_halves(float *x, int T, int n_heads, int dh, float theta, const float *ff)
 {
 	int half = dh / 2;
 	for (int t = 0; t < T; t++) {
 		for (int i = 0; i < half; i++) {
-			double freq = pow((double)theta, -2.0 * i / dh);
+			double freq = pow((double)theta, -2.0 * i / dh) / (ff ? ff[i] : 1.0f);
 			double ang = (double)t * freq;
 			float c = (float)cos(ang), s = (float)sin(ang);
 			for (int h = 0; h < n_heads; h++) {

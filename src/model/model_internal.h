@@ -57,6 +57,9 @@ struct model {
 	struct layer_weights *layer; /* [L]                            */
 	const float *out_norm, *out_norm_b; /* [D] final norm          */
 	const float *wcls;     /* [V, D], NULL without an LM head       */
+	const float *rope_ff;  /* [dh/2] RoPE frequency divisors (Llama 3
+	                        * scaling: GGUF rope_freqs.weight, HF
+	                        * rope_scaling "llama3"), NULL if none    */
 	float *ws;             /* forward workspace, grown on demand */
 	size_t ws_cap;         /* floats */
 	char sha256[65];       /* computed on first request */
@@ -154,12 +157,16 @@ void kern_rmsnorm(float *out, const float *x, const float *g, int T, int n,
 /* Softmax in place over v[0..n-1]; entries past n are untouched. */
 void kern_softmax(float *v, int n);
 
+/* ff: per-frequency divisors [dh/2] (Llama 3 "rope_freqs" scaling), or
+ * NULL. */
 /* Rotary embedding, adjacent pairs (x[2i], x[2i+1]) of each head, in place
  * on x [T, n_heads, dh] at positions 0..T-1: angle = pos · theta^(-2i/dh). */
-void kern_rope_adjacent(float *x, int T, int n_heads, int dh, float theta);
+void kern_rope_adjacent(float *x, int T, int n_heads, int dh, float theta,
+                        const float *ff);
 
 /* Rotary embedding on halves (x[i], x[i + dh/2]), HF layout. */
-void kern_rope_halves(float *x, int T, int n_heads, int dh, float theta);
+void kern_rope_halves(float *x, int T, int n_heads, int dh, float theta,
+                      const float *ff);
 
 /* out[i] = silu(gate[i]) * up[i] for n values. */
 void kern_swiglu(float *out, const float *gate, const float *up, size_t n);
