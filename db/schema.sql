@@ -371,7 +371,12 @@ CREATE TABLE logit_lens (
 -- each map under its kind: 'encoder' [S, S], 'decoder' [T, T] causal,
 -- 'cross' [T, S] (queries: decoder positions, keys: source positions);
 -- head_stats names the encoder's and cross-attention's statistics
--- 'encoder.<metric>' and 'cross.<metric>'.
+-- 'encoder.<metric>' and 'cross.<metric>', and holds per cross-attention
+-- head the alignment metrics (src/analysis/analysis.h): 'cross.monotonicity'
+-- (share of target steps whose argmax source position does not move
+-- backwards), 'cross.coverage' (share of source tokens whose attention summed
+-- over the target steps is >= 0.5) and 'cross.diagonality' (1 - mean
+-- distance of the normalised argmax from the diagonal).
 ALTER TABLE samples ADD COLUMN source TEXT; -- source text; NULL otherwise
 CREATE TABLE source_tokens (
 	sample_id   INTEGER NOT NULL REFERENCES samples (id) ON DELETE CASCADE,

@@ -154,6 +154,28 @@ test_head_stats(void **state)
 	assert_int_equal(strcmp(ana_stat_name(ANA_PREV_TOKEN), "prev_token"), 0);
 }
 
+/* cross-attention alignment on a hand-built 3 x 3 map */
+static void
+test_cross_alignment(void **state)
+{
+	(void)state;
+	double a[ANA_ALIGN_COUNT];
+	/* a perfect diagonal: monotone, every source covered, diagonal */
+	const float diag[9] = { 1, 0, 0, 0, 1, 0, 0, 0, 1 };
+	ana_cross_alignment(diag, 3, 3, a);
+	assert_true(fabs(a[ANA_ALIGN_MONOTONIC] - 1) < 1e-12);
+	assert_true(fabs(a[ANA_ALIGN_COVERAGE] - 1) < 1e-12);
+	assert_true(fabs(a[ANA_ALIGN_DIAGONAL] - 1) < 1e-12);
+	/* argmax 2, 0, 1: one backward move of two; source 2 gets 0.8 */
+	const float back[9] = { 0.1f, 0.1f, 0.8f, 0.6f, 0.4f, 0, 0.2f, 0.7f, 0.1f };
+	ana_cross_alignment(back, 3, 3, a);
+	assert_true(fabs(a[ANA_ALIGN_MONOTONIC] - 0.5) < 1e-12);
+	assert_true(fabs(a[ANA_ALIGN_COVERAGE] - 1) < 1e-12); /* 0.9, 1.2, 0.9 */
+	/* |1-0| + |0-0.5| + |0.5-1| = 2 over 3 rows */
+	assert_true(fabs(a[ANA_ALIGN_DIAGONAL] - (1 - 2.0 / 3)) < 1e-12);
+	assert_string_equal(ana_align_name(ANA_ALIGN_COVERAGE), "coverage");
+}
+
 int
 main(void)
 {
@@ -164,6 +186,7 @@ main(void)
 		cmocka_unit_test(test_hook_names),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_head_stats),
+		cmocka_unit_test(test_cross_alignment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -397,4 +397,22 @@ int ana_maxflow_add_edge(struct ana_maxflow *g, int from, int to, double cap);
  * bad nodes or s == t. Residual capacities below 1e-12 count as 0. */
 double ana_maxflow_run(struct ana_maxflow *g, int s, int t);
 
+/*
+ * Cross-attention alignment (encoder–decoder models), from one head's
+ * cross map A [T, S] (rows: target/decoder positions, columns: source
+ * positions), stored per sample and head as "cross.<name>":
+ *   monotonicity  share of target steps t >= 1 whose argmax source position
+ *                 is not before step t-1's (1 = a monotone alignment)
+ *   coverage      share of source tokens whose attention summed over the
+ *                 target steps, Σ_t A_ts, is at least 0.5
+ *   diagonality   1 - mean_t |argmax_t/(S-1) - t/(T-1)| (1 = the argmax
+ *                 follows the diagonal; 1 when T or S is 1)
+ * The argmax source position of every target step is the row's argmax of
+ * the exported map.
+ */
+enum ana_align { ANA_ALIGN_MONOTONIC, ANA_ALIGN_COVERAGE, ANA_ALIGN_DIAGONAL,
+                 ANA_ALIGN_COUNT };
+const char *ana_align_name(enum ana_align a);
+void ana_cross_alignment(const float *A, int n_q, int n_k, double out[ANA_ALIGN_COUNT]);
+
 #endif

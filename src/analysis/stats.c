@@ -61,3 +61,42 @@ ana_head_stats(const float *A, int n_q, int n_k, bool causal, double out[ANA_STA
 	out[ANA_SELF] = total > 0 ? self / total : NAN;
 	out[ANA_MAX_WEIGHT] = mx / n_q;
 }
+
+const char *
+ana_align_name(enum ana_align a)
+{
+	static const char *const align_names[ANA_ALIGN_COUNT] = {
+		[ANA_ALIGN_MONOTONIC] = "monotonicity",
+		[ANA_ALIGN_COVERAGE] = "coverage",
+		[ANA_ALIGN_DIAGONAL] = "diagonality",
+	};
+	return (unsigned)a < ANA_ALIGN_COUNT ? align_names[a] : "?";
+}
+
+void
+ana_cross_alignment(const float *A, int n_q, int n_k, double out[ANA_ALIGN_COUNT])
+{
+	int prev = -1, mono = 0, covered = 0;
+	double diag = 0;
+	for (int t = 0; t < n_q; t++) {
+		const float *row = A + (size_t)t * n_k; /* (n_k) */
+		int am = 0;
+		for (int s = 1; s < n_k; s++)
+			if (row[s] > row[am])
+				am = s;
+		if (t > 0 && am >= prev)
+			mono++;
+		prev = am;
+		double x = n_k > 1 ? (double)am / (n_k - 1) : 0, y = n_q > 1 ? (double)t / (n_q - 1) : 0;
+		diag += fabs(x - y);
+	}
+	for (int s = 0; s < n_k; s++) {
+		double col = 0;
+		for (int t = 0; t < n_q; t++)
+			col += A[(size_t)t * n_k + s];
+		covered += col >= 0.5;
+	}
+	out[ANA_ALIGN_MONOTONIC] = n_q > 1 ? (double)mono / (n_q - 1) : 1.0;
+	out[ANA_ALIGN_COVERAGE] = (double)covered / n_k;
+	out[ANA_ALIGN_DIAGONAL] = n_q > 1 && n_k > 1 ? 1.0 - diag / n_q : 1.0;
+}

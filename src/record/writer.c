@@ -202,6 +202,16 @@ write_job(struct rec_writer *w, struct rec_job *j)
 				         ana_stat_name((enum ana_stat)k));
 				rc = store_put_head_stat(st, sid, it->layer, h, metric, s[k]);
 			}
+			if (!rc && !strcmp(it->kind, "cross")) {
+				double a[ANA_ALIGN_COUNT];
+				ana_cross_alignment(A, nq, nk, a);
+				for (int k = 0; k < ANA_ALIGN_COUNT && !rc; k++) {
+					char metric[128];
+					snprintf(metric, sizeof metric, "cross.%s",
+					         ana_align_name((enum ana_align)k));
+					rc = store_put_head_stat(st, sid, it->layer, h, metric, a[k]);
+				}
+			}
 			if (!rc && it->keep)
 				rc = store_put_attn(st, sid, it->layer, h, it->kind, nq, nk, it->causal,
 				                    w->enc, A);
