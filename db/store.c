@@ -114,8 +114,8 @@ static const char SQL_GET_ATTN[] =
 	"SELECT n_q, n_k, dtype, layout, codec, data FROM attention"
 	" WHERE sample_id = ?1 AND kind = ?2 AND layer = ?3 AND head = ?4";
 static const char SQL_ATTN_DIMS[] =
-	"SELECT count(DISTINCT layer), coalesce(max(head) + 1, 0) FROM attention"
-	" WHERE sample_id = ?1 AND kind = ?2";
+	"SELECT count(DISTINCT layer), coalesce(max(head) + 1, 0),"
+	" coalesce(max(layer) + 1, 0) FROM attention WHERE sample_id = ?1 AND kind = ?2";
 
 static const char SQL_PUT_ACT[] =
 	"INSERT INTO activations (sample_id, hook, dtype, codec, ndim, d0, d1,"
@@ -1947,7 +1947,7 @@ store_attn_dims(struct store *s, int64_t sample_id, const char *kind, int *n_lay
                 int *n_head)
 {
 	sqlite3_stmt *st;
-	int64_t l, h;
+	int64_t l = 0, h = 0, lmax = 0;
 	int rc, src;
 
 	if (!kind || !n_layer || !n_head)
@@ -1959,9 +1959,14 @@ store_attn_dims(struct store *s, int64_t sample_id, const char *kind, int *n_lay
 	src = b ? sqlite3_errcode(s->db) : sqlite3_step(st);
 	if (src != SQLITE_ROW)
 		rc = sql_fail(s, src, "attention dims of sample %lld", (long long)sample_id);
-	else if (!col_int(st, 0, 0, INT_MAX, &l) || !col_int(st, 1, 0, INT_MAX, &h))
-		rc = err_set(ERR_FORMAT, "attention dims of sample %lld: out of range",
-		             (long long)sample_id);
+	else if (!col_int(st, 0, 0, INT_MAX, &l) || !col_int(st, 1, 0, INT_MAX, &h) ||
+	         !col_int(st, 2, 0, INT_MAX, &lmax) || h > STORE_MAX_HEADS ||
+	         lmax > STORE_MAX_LAYERS)
+		/* a hostile row must not make readers allocate per-head state */
+		rc = err_set(ERR_FORMAT, "attention rows of sample %lld claim layer %lld or "
+		             "head %lld (at most %d layers and %d heads are read)",
+		             (long long)sample_id, (long long)lmax - 1, (long long)h - 1,
+		             STORE_MAX_LAYERS, STORE_MAX_HEADS);
 	else {
 		*n_layer = (int)l;
 		*n_head = (int)h;

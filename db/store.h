@@ -228,6 +228,11 @@ int store_put_attn(struct store *s, int64_t sample_id, int layer, int head,
 int store_get_attn(struct store *s, int64_t sample_id, int layer, int head,
                    const char *kind, float **map, int *n_q, int *n_k);
 
+/* Bounds no real model reaches; rows claiming more are refused by
+ * store_attn_dims (the database is untrusted input). */
+#define STORE_MAX_LAYERS 4096
+#define STORE_MAX_HEADS 4096
+
 /* Which (layer, head) exist for a sample: counts of distinct layers and
  * heads per layer (max head + 1). Zeros when the sample has no maps.
  * (n_layer counts distinct layer numbers, so it equals max layer + 1 only

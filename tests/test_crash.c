@@ -417,8 +417,8 @@ q_int(sqlite3 *db, const char *sql)
  * The invariants of a recording that may have been cut short at any
  * moment: integrity_check ok; at most one run; samples are exactly
  * 0..n-1; every sample has all its tokens (positions 0..T-1), L x H
- * attention maps of T x T with blobs of the right size, and L x H x 6
- * statistics; nothing hangs off a sample that is not there.
+ * attention maps of T x T with blobs of the right size (f16, f32: exact;
+ * f16 + zstd: a zstd frame), and L x H x 6 statistics; nothing hangs off a sample that is not there.
  * Returns false (with a message in why) when a check fails.
  */
 static bool
@@ -469,8 +469,11 @@ check_db(const char *path, struct db_state *out, char *why, size_t why_size)
 		"    AND pos BETWEEN 0 AND s.n_tok - 1),"
 		" (SELECT count(*) FROM attention a WHERE a.sample_id = s.id),"
 		" (SELECT count(*) FROM attention a WHERE a.sample_id = s.id AND kind = 'self'"
-		"    AND n_q = s.n_tok AND n_k = s.n_tok AND dtype = 'f16' AND layout = 'tri'"
-		"    AND codec = 'none' AND length(data) = s.n_tok * (s.n_tok + 1)"
+		"    AND n_q = s.n_tok AND n_k = s.n_tok AND layout = 'tri'"
+		"    AND ((dtype = 'f16' AND codec = 'none' AND length(data) = s.n_tok * (s.n_tok + 1))"
+		"      OR (dtype = 'f32' AND codec = 'none'"
+		"          AND length(data) = 2 * s.n_tok * (s.n_tok + 1))"
+		"      OR (dtype = 'f16' AND codec = 'zstd' AND substr(data, 1, 4) = x'28b52ffd'))"
 		"    AND layer BETWEEN 0 AND ?1 - 1 AND head BETWEEN 0 AND ?2 - 1),"
 		" (SELECT count(DISTINCT layer * 4096 + head) FROM attention a"
 		"    WHERE a.sample_id = s.id),"
@@ -541,6 +544,13 @@ rm_db(const char *db)
 	}
 }
 
+#define CHECK_DB(path, st)                                                    \
+	do {                                                                      \
+		char why_[512];                                                       \
+		if (!check_db((path), (st), why_, sizeof why_))                       \
+			fail_msg("%s: %s", (path), why_);                                 \
+	} while (0)
+
 /* ==== kill -9 at random moments ========================================== */
 
 static void
@@ -559,7 +569,7 @@ test_kill_and_resume(void **state)
 	expect_ok(run_argv(&so, argv, 120), "rec.err");
 	double t_full = now() - t0;
 	snprintf(dbp, sizeof dbp, "%s/full.db", tmp);
-	assert_true(check_db(dbp, &ds, why, sizeof why));
+	CHECK_DB(dbp, &ds);
 	assert_int_equal(ds.n_samples, N_SAMPLES);
 	assert_string_equal(ds.status, "done");
 	diag("a whole run of %d samples takes %.2f s\n", N_SAMPLES, t_full);
@@ -615,7 +625,7 @@ test_kill_and_resume(void **state)
 			record_argv(argv, data_path, "kill.db", true);
 			expect_ok(run_argv(&so, argv, 120), "rec.err");
 			assert_no_sanitizer(slurp("rec.err"));
-			assert_true(check_db(dbp, &ds, why, sizeof why));
+			CHECK_DB(dbp, &ds);
 			assert_int_equal(ds.n_runs, 1);
 			assert_string_equal(ds.status, "done");
 			assert_int_equal(ds.n_samples, N_SAMPLES);
@@ -662,7 +672,7 @@ test_full_disk(void **state)
 		const char *err = slurp("disk.err");
 		assert_no_sanitizer(err);
 		if (code == 0) {
-			assert_true(check_db(dbp, &ds, why, sizeof why));
+			CHECK_DB(dbp, &ds);
 			diag("RLIMIT_FSIZE %llu bytes: the whole run fits (%d samples)",
 			     (unsigned long long)lim, ds.n_samples);
 			break;
@@ -685,7 +695,7 @@ test_full_disk(void **state)
 		record_argv(argv, data_path, "disk.db", true);
 		expect_ok(run_argv(&so, argv, 120), "disk.err");
 		assert_no_sanitizer(slurp("disk.err"));
-		assert_true(check_db(dbp, &ds, why, sizeof why));
+		CHECK_DB(dbp, &ds);
 		assert_int_equal(ds.n_runs, 1);
 		assert_string_equal(ds.status, "done");
 		assert_int_equal(ds.n_samples, N_SAMPLES);
@@ -741,7 +751,7 @@ static void
 test_readers_during_writes(void **state)
 {
 	(void)state;
-	char *argv[16], why[512], dbp[512];
+	char *argv[16], dbp[512];
 	rm_db("live.db");
 	snprintf(dbp, sizeof dbp, "%s/live.db", tmp);
 	record_argv(argv, big_data_path, "live.db", false);
@@ -845,7 +855,7 @@ test_readers_during_writes(void **state)
 		fail_msg("record did not finish");
 	}
 	expect_ok(code_of(wst), "live.err");
-	assert_true(check_db(dbp, &(struct db_state){ 0 }, why, sizeof why));
+	CHECK_DB(dbp, &(struct db_state){ 0 });
 	diag("while record wrote %d samples: %d ls, %d json exports, %d npy exports, "
 	       "%d viewer screenshots%s; %d failures\n", 200, n_ls, n_export,
 	       n_npy, n_view, view_bin[0] ? "" : " (viewer not built)", failures);

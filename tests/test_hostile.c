@@ -561,6 +561,8 @@ static const struct hcase cases[] = {
 	  0 },
 	{ "head-2^30", "base.db", "UPDATE attention SET head = 1 << 30 WHERE id = " FIRST, NULL,
 	  0 },
+	{ "layer-2^30", "base.db", "UPDATE attention SET layer = 1 << 30 WHERE id = " FIRST, NULL,
+	  0 },
 	{ "ntok-2^30", "base.db", "UPDATE samples SET n_tok = 1 << 30", NULL, 0 },
 	{ "ntok-minus-1", "base.db", "UPDATE samples SET n_tok = -1", NULL, 0 },
 	{ "model-dims-huge", "base.db", "UPDATE models SET n_layer = 1 << 30, n_head = 1 << 30, "
@@ -659,7 +661,8 @@ static bool
 dims_case(const struct hcase *c)
 {
 	return strncmp(c->name, "model-dims", 10) == 0 ||
-	       strncmp(c->name, "model-heads", 11) == 0 || strcmp(c->name, "ntok-2^30") == 0;
+	       strncmp(c->name, "model-heads", 11) == 0 || strcmp(c->name, "ntok-2^30") == 0 ||
+	       strcmp(c->name, "head-2^30") == 0 || strcmp(c->name, "layer-2^30") == 0;
 }
 
 /* Every command on every case of one group (dims_case() == dims); the
@@ -757,9 +760,9 @@ test_hostile_databases(void **state)
 	assert_int_equal(run_matrix(false), 0);
 }
 
-/* Rows claiming impossible sizes (models.n_layer/n_head, samples.n_tok):
- * nothing may be allocated or looped over from them before they are
- * checked against the maps actually stored. */
+/* Rows claiming impossible sizes (models.n_layer/n_head, samples.n_tok, an
+ * attention row of head or layer 2^30): nothing may be allocated or looped
+ * over from them before they are checked against the maps actually stored. */
 static void
 test_hostile_dimensions(void **state)
 {

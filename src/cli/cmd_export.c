@@ -539,6 +539,12 @@ cmd_export(int argc, char **argv)
 	snprintf(model_name, sizeof model_name, "%s", mi.name);
 	bool causal = strcmp(mi.arch, "bert") != 0;
 	int n_layer = mi.n_layer, n_head = mi.n_head;
+	if (n_layer < 1 || n_layer > STORE_MAX_LAYERS || n_head < 1 || n_head > STORE_MAX_HEADS) {
+		/* the model row is input too: nothing is sized from it unchecked */
+		rc = err_set(ERR_FORMAT, "database '%s': the model of run %" PRId64 " claims %d "
+		             "layers and %d heads", db, run_id, n_layer, n_head);
+		goto out;
+	}
 	if (stats_metric) {
 		/* dataset view: layers x heads, run mean of one statistic */
 		values = malloc((size_t)n_layer * n_head * sizeof *values);
