@@ -1005,7 +1005,8 @@ test_peak_rss(void **state)
 			fail_msg("record %d tokens: exit %d: %s", lens[k], r.code, r.err);
 		rss[k] = r.maxrss_kb;
 		diag("record, %d tokens (dim 64, 2 layers, 4 heads, vocab 512, context 2048, "
-		     "%s tokenizer, f16): peak RSS %.1f MiB, %.2f s, database %.1f MiB",
+		     "%s tokenizer, default encoding): peak RSS %.1f MiB, %.2f s, "
+		     "database %.1f MiB",
 		     lens[k], real_tok ? "tok512.bin" : "generated", r.maxrss_kb / 1024.0,
 		     r.seconds, file_size(db) / 1048576.0);
 	}

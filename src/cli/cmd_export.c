@@ -766,9 +766,21 @@ arcs_out:
 		L = mi.n_layer;
 		H = mi.n_head;
 		int T = si.n_tok;
-		size_t per = (size_t)T * T;
-		if (!(all = calloc((size_t)L * H * per, sizeof *all))) {
-			rc = err_set(ERR_NOMEM, "out of memory");
+		/* the sample row is input too: its token count must agree with a
+		 * stored map before anything is sized from it */
+		int nq0, nk0;
+		if ((rc = store_get_attn(s, sid, 0, 0, "self", &A, &nq0, &nk0)) == 0 &&
+		    (nq0 != T || nk0 != T))
+			rc = err_set(ERR_FORMAT, "sample %ld layer 0 head 0: map is %dx%d but the "
+			             "sample has %d tokens", sample, nq0, nk0, T);
+		free(A);
+		A = NULL;
+		if (rc)
+			goto out;
+		size_t per = (size_t)T * T, nall;
+		if (ckd_mul3_size(&nall, (size_t)L, (size_t)H, per) ||
+		    !(all = calloc(nall, sizeof *all))) {
+			rc = err_set(ERR_NOMEM, "out of memory for %d x %d maps of %d tokens", L, H, T);
 			goto out;
 		}
 		for (int l = 0; l < L; l++)

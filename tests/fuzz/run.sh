@@ -9,6 +9,7 @@
 # only read. Copy a crash input into tests/fuzz/corpus/<target>/ as
 # crash-<what> once it is fixed (the replay test then keeps it fixed).
 # Prints one line per target: executions, seconds, coverage and crashes.
+# Extra libFuzzer flags may be given in $FUZZ_FLAGS (e.g. -use_value_profile=1).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:?usage: run.sh BUILD_DIR SECONDS [TARGET...]}"
@@ -36,7 +37,7 @@ for t in "${targets[@]}"; do
 	"$exe" "$work/$t" "$here/corpus/$t" -dict="$here/$t.dict" \
 		-max_total_time="$secs" -max_len="$max_len" -timeout=20 \
 		-rss_limit_mb=3072 -malloc_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$work/artifacts/$t-" >"$log" 2>&1
+		-artifact_prefix="$work/artifacts/$t-" ${FUZZ_FLAGS:-} >"$log" 2>&1
 	rc=$?
 	execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
