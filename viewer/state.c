@@ -1105,6 +1105,9 @@ viewer_busy(const struct viewer *v)
 		return v->cur_row >= 0;
 	if (!d->toks_ready)
 		return true;
+	/* no per-head state (its allocation failed): nothing is loading */
+	if (!d->slots || v->layer >= d->n_layer || v->head >= d->n_head)
+		return false;
 	int n = d->n_layer * d->n_head;
 	if (v->view == VIEW_MODEL) {
 		if (v->overlay && !d->hstats_ready)

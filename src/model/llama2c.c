@@ -50,7 +50,10 @@ llama2c_floats(const struct model_config *c, bool with_freq)
 size_t
 model_llama2c_n_weights(const struct model_config *cfg)
 {
-	return llama2c_floats(cfg, false);
+	/* d_head derived as model_llama2c_write() derives it, so the two agree */
+	struct model_config c = *cfg;
+	c.d_head = c.n_head > 0 ? c.d_model / c.n_head : 0;
+	return llama2c_floats(&c, false);
 }
 
 static int
